@@ -1,0 +1,1 @@
+"""PriceCheckTN alerting-as-code."""

@@ -1,0 +1,50 @@
+"""Session-wide real parts: one local Prefect server and one set of receivers per session.
+
+A Prefect server costs ~10-20 s to start, so every test that needs one shares this one.
+Tests that use the server get its API URL through the environment, like any Prefect client.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pricecheck_alerts.local_server import LocalPrefectServer
+from pricecheck_alerts.receivers import Receivers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
+    """A real `prefect server start` (SQLite), with this process pointed at it."""
+    server = LocalPrefectServer(home=tmp_path_factory.mktemp("prefect-home")).start()
+    saved = {k: os.environ.get(k) for k in server.env if k.startswith("PREFECT_")}
+    os.environ.update({k: v for k, v in server.env.items() if k.startswith("PREFECT_")})
+    try:
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def receivers() -> Iterator[Receivers]:
+    """Local Slack / PagerDuty / SMTP receivers shared by the session."""
+    running = Receivers().start()
+    try:
+        yield running
+    finally:
+        running.stop()
