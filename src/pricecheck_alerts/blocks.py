@@ -1,1 +1,129 @@
-"""placeholder"""
+"""Notification blocks the alert automations send through: Slack, PagerDuty, e-mail.
+
+They run inside the Prefect *server* (the `send-notification` action), which imports them
+through this package's `prefect.collections` entry point, so the server's environment must
+have `pricecheck-alerts` installed. Each takes the facts JSON rendered by the automation,
+builds its destination's payload with `payloads.py`, and raises `NotificationError` on a
+failed delivery, which the server records as `prefect.automation.action.failed`.
+Destination URLs, keys and passwords live only in secret fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from typing import Any, ClassVar, Literal
+
+import httpx
+from prefect.blocks.abstract import NotificationBlock, NotificationError
+from pydantic import Field, SecretStr
+
+from pricecheck_alerts.alerts import AlertFacts
+from pricecheck_alerts.payloads import email_message, pagerduty_event, slack_message
+
+HTTP_TIMEOUT_S = 10.0
+MAX_ATTEMPTS = 3
+MAX_RETRY_AFTER_S = 10.0
+
+
+async def post_json(url: str, payload: dict[str, Any]) -> httpx.Response:
+    """POST with the retry policy both Slack and PagerDuty ask for: retry 429 (after
+    Retry-After, capped) and 5xx with backoff; never retry other 4xx."""
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                response = await client.post(url, json=payload)
+            except httpx.TransportError as exc:
+                if attempt == MAX_ATTEMPTS:
+                    raise NotificationError(log=f"transport error: {exc!r}") from exc
+                await asyncio.sleep(0.5 * 2**attempt)
+                continue
+            if response.status_code < 300:
+                return response
+            retryable = response.status_code == 429 or response.status_code >= 500
+            if not retryable or attempt == MAX_ATTEMPTS:
+                raise NotificationError(
+                    log=f"HTTP {response.status_code}: {response.text[:500]}"
+                )
+            delay = 0.5 * 2**attempt
+            if response.status_code == 429:
+                try:
+                    delay = float(response.headers.get("Retry-After", delay))
+                except ValueError:
+                    pass
+            await asyncio.sleep(min(delay, MAX_RETRY_AFTER_S))
+    raise AssertionError("unreachable")
+
+
+class SlackAlert(NotificationBlock):
+    """Posts Block Kit alerts to one Slack incoming webhook (one block per channel)."""
+
+    _block_type_name = "PriceCheckTN Slack Alert"
+    _block_type_slug = "pricechecktn-slack-alert"
+    _description = "Slack incoming webhook for PriceCheckTN alert automations."
+
+    webhook_url: SecretStr = Field(description="The Slack incoming webhook URL.")
+
+    async def notify(self, body: str, subject: str | None = None) -> None:
+        facts = AlertFacts.parse(body)
+        await post_json(self.webhook_url.get_secret_value(), slack_message(facts))
+
+
+class PagerDutyAlert(NotificationBlock):
+    """Sends PagerDuty Events API v2 triggers and resolves with stable dedup keys."""
+
+    _block_type_name = "PriceCheckTN PagerDuty Alert"
+    _block_type_slug = "pricechecktn-pagerduty-alert"
+    _description = "PagerDuty Events API v2 integration for PriceCheckTN alert automations."
+
+    events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue")
+    routing_key: SecretStr = Field(description="The integration (routing) key, 32 chars.")
+
+    async def notify(self, body: str, subject: str | None = None) -> None:
+        facts = AlertFacts.parse(body)
+        event = pagerduty_event(facts, self.routing_key.get_secret_value())
+        await post_json(self.events_url, event)
+
+
+class EmailAlert(NotificationBlock):
+    """Sends alert e-mails through an SMTP server."""
+
+    _block_type_name = "PriceCheckTN Email Alert"
+    _block_type_slug = "pricechecktn-email-alert"
+    _description = "SMTP delivery for PriceCheckTN alert automations."
+    security_modes: ClassVar[tuple[str, ...]] = ("insecure", "starttls", "ssl")
+
+    smtp_host: str
+    smtp_port: int = 587
+    security: Literal["insecure", "starttls", "ssl"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+
+    def _send(self, facts: AlertFacts) -> None:
+        message = email_message(facts, self.sender, self.recipients)
+        context = ssl.create_default_context()
+        if self.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.smtp_host, self.smtp_port, timeout=HTTP_TIMEOUT_S, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=HTTP_TIMEOUT_S)
+        with smtp:
+            if self.security == "starttls":
+                smtp.starttls(context=context)
+            if self.username and self.password:
+                smtp.login(self.username, self.password.get_secret_value())
+            smtp.send_message(message)
+
+    async def notify(self, body: str, subject: str | None = None) -> None:
+        facts = AlertFacts.parse(body)
+        try:
+            await asyncio.to_thread(self._send, facts)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise NotificationError(log=f"SMTP delivery failed: {exc!r}") from exc
+
+
+ALERT_BLOCKS: tuple[type[NotificationBlock], ...] = (SlackAlert, PagerDutyAlert, EmailAlert)

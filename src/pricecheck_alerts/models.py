@@ -40,6 +40,9 @@ class Channel(StrEnum):
     email = "email"
 
 
+Domain = Literal["pipeline", "data-quality", "model"]
+"""PagerDuty service an alert belongs to (one service per domain in managed stacks)."""
+
 FlowRunStateName = Literal[
     "Failed", "Crashed", "TimedOut", "Cancelled", "Completed", "Running", "Late"
 ]
@@ -101,6 +104,7 @@ class Rule(Strict):
     message: str = Field(min_length=1, max_length=200)
     runbook: str = Field(min_length=1)
     channels: list[Channel] | None = None
+    domain: Domain | None = None
     resolve_on_recovery: bool = False
     enabled: bool = True
 
@@ -117,6 +121,20 @@ class Rule(Strict):
         if not (value.startswith(("https://", "http://")) or value.startswith("docs/")):
             raise ValueError("must be an http(s) URL or a path under docs/ in this repository")
         return value
+
+    @property
+    def pagerduty_domain(self) -> Domain:
+        """Explicit `domain`, else derived: run outcomes are pipeline problems, pipeline
+        signals belong to the area in their event name."""
+        if self.domain:
+            return self.domain
+        if isinstance(self.trigger, PipelineEventTrigger):
+            area = self.trigger.event.split(".")[1]
+            if area == "model":
+                return "model"
+            if area in {"data", "scraping", "matching"}:
+                return "data-quality"
+        return "pipeline"
 
     @model_validator(mode="after")
     def _resolve_needs_flow_run_state(self) -> Rule:

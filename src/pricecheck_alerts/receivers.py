@@ -140,7 +140,7 @@ class Store:
 
 def _handler(store: Store) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Keep test and demo output clean."""
 
         def _answer(self, status: int, body: bytes, content_type: str) -> None:

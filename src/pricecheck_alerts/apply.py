@@ -1,0 +1,125 @@
+"""Reconcile a compiled stack against the Prefect server in PREFECT_API_URL, by name.
+
+For the `local` stack (and quick experiments): `pulumi up` is how staging and prod are
+provisioned, through the same `prefect_resources` code. Idempotent: a second apply writes
+nothing. Managed automations (tagged `managed-by:pricecheck-alerts` and `stack:<name>`)
+that left the rules are deleted; anything else on the server is never touched.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pricecheck_alerts.prefect_resources import (
+    Automations,
+    BlockDocuments,
+    ConcurrencyLimits,
+    PrefectResource,
+    Variables,
+    WorkPools,
+    base_job_template,
+    prefect_client,
+)
+from pricecheck_alerts.resources import (
+    MANAGED_TAG,
+    StackResources,
+    bind_block_ids,
+    stack_tag,
+)
+
+
+@dataclass
+class ApplyReport:
+    """What an apply did, per kind and outcome: `counts[(kind, outcome)]`."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def record(self, kind: str, outcome: str) -> None:
+        self.counts[(kind, outcome)] += 1
+
+    @property
+    def writes(self) -> int:
+        return sum(n for (_, outcome), n in self.counts.items() if outcome != "unchanged")
+
+    def lines(self) -> list[str]:
+        return [f"{kind:<18} {outcome:<10} {n}" for (kind, outcome), n in sorted(self.counts.items())]
+
+
+def upsert(resource: PrefectResource, existing_id: str | None, inputs: dict[str, Any],
+           report: ApplyReport) -> str:
+    """Create, update or leave one resource so that the server holds `inputs`."""
+    if existing_id is None:
+        report.record(resource.kind, "created")
+        return resource.create(inputs)
+    changed = resource.differs(inputs, resource.read(existing_id))
+    if not changed:
+        report.record(resource.kind, "unchanged")
+        return existing_id
+    if set(changed) & set(resource.replace_keys()):
+        resource.delete(existing_id)
+        report.record(resource.kind, "replaced")
+        return resource.create(inputs)
+    report.record(resource.kind, "updated")
+    return resource.update(existing_id, inputs)
+
+
+def work_pool_inputs(resources: StackResources) -> list[dict[str, Any]]:
+    return [
+        {"name": p.name, "type": p.type, "description": p.description,
+         "concurrency_limit": p.concurrency_limit,
+         "base_job_template": base_job_template(p.type, p.job_variables)}
+        for p in resources.work_pools
+    ]
+
+
+def apply_stack(resources: StackResources, secrets: dict[str, str],
+                api_url: str | None = None) -> ApplyReport:
+    """Provision `resources`; `secrets` maps secret config keys to values."""
+    report = ApplyReport()
+    missing = sorted({key for b in resources.blocks for key in b.secret_inputs.values()}
+                     - set(secrets))
+    if missing:
+        raise ValueError(f"missing secret values for: {', '.join(missing)}")
+
+    pools = WorkPools(api_url)
+    for inputs in work_pool_inputs(resources):
+        upsert(pools, pools.find(inputs["name"]), inputs, report)
+
+    blocks = BlockDocuments(api_url)
+    block_ids: dict[str, str] = {}
+    for spec in resources.blocks:
+        inputs = {"name": spec.name, "block_type_slug": spec.block_type_slug,
+                  "data": spec.with_secrets(secrets)}
+        block_ids[spec.name] = upsert(
+            blocks, blocks.find(spec.name, spec.block_type_slug), inputs, report)
+
+    variables = Variables(api_url)
+    for variable in resources.variables:
+        inputs = {"name": variable.name, "value": variable.value, "tags": list(variable.tags)}
+        upsert(variables, variables.find(variable.name), inputs, report)
+
+    limits = ConcurrencyLimits(api_url)
+    for limit in resources.concurrency_limits:
+        inputs = {"name": limit.name, "limit": limit.limit,
+                  "slot_decay_per_second": limit.slot_decay_per_second}
+        upsert(limits, limits.find(limit.name), inputs, report)
+
+    automations = Automations(api_url)
+    managed = managed_automations(resources.stack, api_url)
+    for spec in resources.automations:
+        body = bind_block_ids(spec.body, block_ids)
+        upsert(automations, managed.pop(spec.name, None), body, report)
+    for stale_id in managed.values():
+        automations.delete(stale_id)
+        report.record(automations.kind, "deleted")
+    return report
+
+
+def managed_automations(stack: str, api_url: str | None = None) -> dict[str, str]:
+    """Name → id of the automations this tool manages for `stack`."""
+    wanted = {MANAGED_TAG, stack_tag(stack)}
+    with prefect_client(api_url) as client:
+        return {a.name: str(a.id) for a in client.read_automations()
+                if wanted <= set(a.tags)}

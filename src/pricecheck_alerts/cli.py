@@ -1,0 +1,103 @@
+"""`pricecheck-alerts`: check, render and apply the alerting config of a stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from pricecheck_alerts.catalog import Catalog, ConfigError, find_project_root, load_catalog
+from pricecheck_alerts.compiler import compile_stack
+from pricecheck_alerts.resources import StackResources
+from pricecheck_alerts.stacks import available_stacks, load_stack, resolve_secrets
+
+
+def compile_for(root: Path, stack: str) -> tuple[Catalog, StackResources]:
+    """Load and compile; every validation problem surfaces as one ConfigError."""
+    catalog = load_catalog(root)
+    return catalog, compile_stack(catalog, load_stack(root, stack, os.environ))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    root = find_project_root(args.root)
+    stacks = [args.stack] if args.stack else available_stacks(root)
+    problems: list[str] = []
+    for stack in stacks:
+        try:
+            catalog, resources = compile_for(root, stack)
+        except ConfigError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+            continue
+        print(f"{stack}: {len(catalog.rules)} rules -> {len(resources.automations)} "
+              f"automations, {len(resources.blocks)} blocks, "
+              f"{len(resources.work_pools)} work pool")
+    if problems:
+        print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    root = find_project_root(args.root)
+    _, resources = compile_for(root, args.stack)
+    document = resources.to_document()
+    if args.format == "json":
+        print(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        print(yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100), end="")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from pricecheck_alerts.apply import apply_stack
+
+    root = find_project_root(args.root)
+    if args.stack != "local" and not args.allow_non_local:
+        print(f"error: use `pulumi up` for stack '{args.stack}' (see README); "
+              "pass --allow-non-local to apply it directly anyway", file=sys.stderr)
+        return 2
+    _, resources = compile_for(root, args.stack)
+    secrets = resolve_secrets(root, args.stack, os.environ)
+    report = apply_stack(resources, secrets)
+    print("\n".join(report.lines()))
+    print(f"{report.writes} writes")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pricecheck-alerts", description=__doc__)
+    parser.add_argument("--root", type=Path, default=None,
+                        help="project folder holding automations/ (default: search upwards)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="validate rules, routes, SLAs and stack config")
+    check.add_argument("--stack", help="one stack (default: every infra/Pulumi.*.yaml)")
+    check.set_defaults(func=cmd_check)
+
+    render = sub.add_parser("render", help="print a stack's compiled Prefect resources")
+    render.add_argument("--stack", required=True)
+    render.add_argument("--format", choices=("json", "yaml"), default="yaml")
+    render.set_defaults(func=cmd_render)
+
+    apply = sub.add_parser("apply", help="reconcile a stack against PREFECT_API_URL")
+    apply.add_argument("--stack", required=True)
+    apply.add_argument("--allow-non-local", action="store_true")
+    apply.set_defaults(func=cmd_apply)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Rules + stack config → the Prefect resources of that stack. Pure: no I/O, no secrets.
+
+What `render` shows, what `apply` provisions, what the Pulumi program provisions and what
+the tests check are all this function's output.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pricecheck_alerts.catalog import Catalog, ConfigError
+from pricecheck_alerts.models import (
+    Channel,
+    FlowRunStateTrigger,
+    PipelineEventTrigger,
+    Rule,
+    RunDurationSlaTrigger,
+    Scope,
+    Slas,
+    TaskRunFailedTrigger,
+)
+from pricecheck_alerts.resources import (
+    MANAGED_TAG,
+    AutomationSpec,
+    BlockDocumentSpec,
+    StackResources,
+    VariableSpec,
+    WorkPoolSpec,
+    block_ref,
+    stack_tag,
+)
+from pricecheck_alerts.stacks import SLACK_SECRET, StackConfig
+from pricecheck_alerts.templates import facts_template
+
+# A recovery resolves incidents opened up to this long before it; older ones are left to
+# PagerDuty's auto-resolve timeout.
+RECOVERY_WINDOW = timedelta(days=7)
+# Every state a flow run can end in: the SLA clock stops at any of them.
+TERMINAL_FLOW_RUN_EVENTS = [
+    f"prefect.flow-run.{state}"
+    for state in ("Completed", "Failed", "TimedOut", "Crashed", "Cancelled", "Cancelling")
+]
+_OBJECTS_FOR_RUNS = ("event", "flow_run", "flow", "deployment")
+
+
+def automation_name(stack: StackConfig, rule: str, *suffix: str) -> str:
+    return "/".join(("pricechecktn", stack.environment, rule, *suffix))
+
+
+def block_name(stack: StackConfig, channel: Channel, domain: str | None = None) -> str:
+    name = f"pricechecktn-{stack.environment}-{channel.value}"
+    return f"{name}-{domain}" if domain else name
+
+
+def scope_filters(scope: Scope) -> list[dict[str, Any]]:
+    """`match_related` filters: all must hold; an empty scope matches every run."""
+    filters = []
+    if scope.deployments:
+        filters.append({"prefect.resource.role": "deployment",
+                        "prefect.resource.name": list(scope.deployments)})
+    if scope.flows:
+        filters.append({"prefect.resource.role": "flow",
+                        "prefect.resource.name": list(scope.flows)})
+    if scope.tags:
+        filters.append({"prefect.resource.role": "tag",
+                        "prefect.resource.id": [f"prefect.tag.{t}" for t in scope.tags]})
+    return filters
+
+
+def _reactive(match: dict[str, Any], expect: list[str], related: list[dict[str, Any]],
+              for_each: list[str]) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "posture": "Reactive",
+        "match": match,
+        "match_related": related,
+        "after": [],
+        "expect": expect,
+        "for_each": for_each,
+        "threshold": 1,
+        "within": 0,
+    }
+
+
+def _static(rule: Rule, stack: StackConfig, **extra: Any) -> dict[str, Any]:
+    facts = {
+        "rule": rule.name,
+        "title": rule.message,
+        "description": rule.description,
+        "severity": rule.severity.value,
+        "runbook": stack.runbook_url(rule.runbook),
+        "environment": stack.environment,
+        "ui_url": str(stack.prefect_ui_url),
+    }
+    if isinstance(rule.trigger, TaskRunFailedTrigger):
+        facts["classify_tags"] = list(rule.trigger.classify_tags)
+    facts.update(extra)
+    return facts
+
+
+def _actions(rule: Rule, channels: list[Channel], stack: StackConfig, static: dict[str, Any],
+             objects: tuple[str, ...]) -> list[dict[str, Any]]:
+    body = facts_template(static, objects)
+    subject = f"[{rule.severity.value.upper()}][{stack.environment}] {rule.message}"
+    actions = []
+    for channel in channels:
+        domain = rule.pagerduty_domain if channel is Channel.pagerduty else None
+        actions.append({
+            "type": "send-notification",
+            "block_document_id": block_ref(block_name(stack, channel, domain)),
+            "subject": subject,
+            "body": body,
+        })
+    return actions
+
+
+def _automation(name: str, description: str, rule: Rule, stack: StackConfig,
+                trigger: dict[str, Any], actions: list[dict[str, Any]]) -> AutomationSpec:
+    return AutomationSpec(
+        name=name,
+        body={
+            "name": name,
+            "description": description,
+            "enabled": rule.enabled,
+            "tags": sorted([MANAGED_TAG, stack_tag(stack.name), f"rule:{rule.name}",
+                            f"severity:{rule.severity.value}"]),
+            "trigger": trigger,
+            "actions": actions,
+            "actions_on_trigger": [],
+            "actions_on_resolve": [],
+        },
+    )
+
+
+def compile_rule(rule: Rule, channels: list[Channel], stack: StackConfig,
+                 slas: Slas) -> list[AutomationSpec]:
+    """The automations one rule needs on one stack."""
+    related = scope_filters(rule.scope)
+    trigger = rule.trigger
+    if isinstance(trigger, FlowRunStateTrigger):
+        specs = [_automation(
+            automation_name(stack, rule.name), rule.description, rule, stack,
+            _reactive({"prefect.resource.id": "prefect.flow-run.*"},
+                      [f"prefect.flow-run.{s}" for s in trigger.states], related,
+                      ["prefect.resource.id"]),
+            _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
+        )]
+        if rule.resolve_on_recovery:
+            specs.append(_resolve_automation(rule, channels, stack, related))
+        return specs
+    if isinstance(trigger, TaskRunFailedTrigger):
+        return [_automation(
+            automation_name(stack, rule.name), rule.description, rule, stack,
+            _reactive({"prefect.resource.id": "prefect.task-run.*"},
+                      ["prefect.task-run.Failed"], related, ["prefect.resource.id"]),
+            _actions(rule, channels, stack, _static(rule, stack),
+                     (*_OBJECTS_FOR_RUNS, "task_run")),
+        )]
+    if isinstance(trigger, PipelineEventTrigger):
+        return [_automation(
+            automation_name(stack, rule.name), rule.description, rule, stack,
+            _reactive({}, [trigger.event], related, ["prefect.resource.id"]),
+            _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
+        )]
+    assert isinstance(trigger, RunDurationSlaTrigger)
+    return [_sla_automation(rule, channels, stack, deployment, sla.max_duration_s, related)
+            for deployment, sla in sorted(slas.deployments.items())]
+
+
+def _sla_automation(rule: Rule, channels: list[Channel], stack: StackConfig, deployment: str,
+                    max_duration_s: int, related: list[dict[str, Any]]) -> AutomationSpec:
+    """A proactive trigger: after a run starts Running, expect a terminal state within the
+    SLA; per run (`for_each` resource id), or it would misfire across runs."""
+    trigger = {
+        "type": "event",
+        "posture": "Proactive",
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "match_related": [
+            {"prefect.resource.role": "deployment", "prefect.resource.name": deployment},
+            *related,
+        ],
+        "after": ["prefect.flow-run.Running"],
+        "expect": TERMINAL_FLOW_RUN_EVENTS,
+        "for_each": ["prefect.resource.id"],
+        "threshold": 1,
+        "within": max_duration_s,
+    }
+    static = _static(rule, stack, max_duration_s=max_duration_s)
+    return _automation(
+        automation_name(stack, rule.name, deployment),
+        f"{rule.description} ({deployment}: {max_duration_s} s)",
+        rule, stack, trigger, _actions(rule, channels, stack, static, _OBJECTS_FOR_RUNS),
+    )
+
+
+def _resolve_automation(rule: Rule, channels: list[Channel], stack: StackConfig,
+                        related: list[dict[str, Any]]) -> AutomationSpec:
+    """Next Completed run of the same deployment (and flow) after this rule's states:
+    resolve with the same dedup key. `after` makes it fire only after a failure."""
+    assert isinstance(rule.trigger, FlowRunStateTrigger)
+    trigger = {
+        "type": "event",
+        "posture": "Reactive",
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "match_related": related,
+        "after": [f"prefect.flow-run.{s}" for s in rule.trigger.states],
+        "expect": ["prefect.flow-run.Completed"],
+        "for_each": ["related:deployment:prefect.resource.id",
+                     "related:flow:prefect.resource.id"],
+        "threshold": 1,
+        "within": int(RECOVERY_WINDOW.total_seconds()),
+    }
+    # A recovery is good news: it goes to Slack channels and PagerDuty, not to e-mail.
+    resolve_channels = [c for c in channels if c is not Channel.email]
+    static = _static(rule, stack, action="resolve")
+    return _automation(
+        automation_name(stack, rule.name, "resolve"),
+        f"Resolve '{rule.name}' when the same deployment next completes a run.",
+        rule, stack, trigger,
+        _actions(rule, resolve_channels, stack, static, _OBJECTS_FOR_RUNS),
+    )
+
+
+def _channel_problems(rule: Rule, channels: list[Channel], stack: StackConfig) -> list[str]:
+    where = f"rule '{rule.name}'"
+    problems = []
+    for channel in channels:
+        if channel in SLACK_SECRET and SLACK_SECRET[channel] not in stack.declared_secrets:
+            problems.append(f"{where}: channel '{channel.value}' needs "
+                            f"'{SLACK_SECRET[channel]}' in infra/Pulumi.{stack.name}.yaml")
+        if channel is Channel.email and stack.email is None:
+            problems.append(f"{where}: channel 'email' needs 'email' settings in "
+                            f"infra/Pulumi.{stack.name}.yaml")
+        if (channel is Channel.pagerduty and not stack.pagerduty.enabled
+                and "pagerdutyRoutingKey" not in stack.declared_secrets):
+            problems.append(f"{where}: channel 'pagerduty' needs 'pagerdutyRoutingKey' "
+                            f"(or pagerduty.enabled) in infra/Pulumi.{stack.name}.yaml")
+    return problems
+
+
+def _block_spec(stack: StackConfig, channel: Channel, domain: str | None) -> BlockDocumentSpec:
+    name = block_name(stack, channel, domain)
+    if channel in SLACK_SECRET:
+        return BlockDocumentSpec(name, "pricechecktn-slack-alert", {},
+                                 {"webhook_url": SLACK_SECRET[channel]})
+    if channel is Channel.pagerduty:
+        return BlockDocumentSpec(name, "pricechecktn-pagerduty-alert",
+                                 {"events_url": stack.pagerduty.events_url},
+                                 {"routing_key": f"pagerdutyRoutingKey:{domain}"})
+    email = stack.email
+    assert email is not None
+    data = {"smtp_host": email.smtp_host, "smtp_port": email.smtp_port,
+            "security": email.security, "username": email.username,
+            "sender": email.sender, "recipients": list(email.recipients)}
+    secrets = {"password": "smtpPassword"} if "smtpPassword" in stack.declared_secrets else {}
+    return BlockDocumentSpec(name, "pricechecktn-email-alert", data, secrets)
+
+
+def compile_stack(catalog: Catalog, stack: StackConfig) -> StackResources:
+    """Every Prefect resource of `stack`; raises ConfigError if a rule cannot be routed."""
+    routes = catalog.routes.for_stack(stack.name)
+    slas = stack.effective_slas(catalog.slas)
+    automations: list[AutomationSpec] = []
+    used: set[tuple[Channel, str | None]] = set()
+    problems: list[str] = []
+    for rule in catalog.rules:
+        channels = list(rule.channels) if rule.channels is not None else routes[rule.severity]
+        problems += _channel_problems(rule, channels, stack)
+        used |= {(c, rule.pagerduty_domain if c is Channel.pagerduty else None)
+                 for c in channels}
+        automations += compile_rule(rule, channels, stack, slas)
+    if problems:
+        raise ConfigError(problems)
+    pool = stack.work_pool
+    return StackResources(
+        stack=stack.name,
+        environment=stack.environment,
+        blocks=tuple(_block_spec(stack, c, d)
+                     for c, d in sorted(used, key=lambda u: (u[0].value, u[1] or ""))),
+        automations=tuple(sorted(automations, key=lambda a: a.name)),
+        work_pools=(WorkPoolSpec(pool.name, pool.type,
+                                 f"PriceCheckTN {stack.environment} flows",
+                                 pool.concurrency_limit, dict(pool.job_variables)),),
+        variables=(VariableSpec("pricechecktn_slas", slas.model_dump(mode="json"),
+                                (MANAGED_TAG, stack_tag(stack.name))),),
+    )

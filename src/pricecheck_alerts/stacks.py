@@ -1,0 +1,171 @@
+"""Stack configuration: what differs between `local`, `staging` and `prod`.
+
+The one source is the Pulumi stack file `infra/Pulumi.<stack>.yaml` (keys in the
+`pricechecktn:` namespace), so `pulumi up` and `pricecheck-alerts render/apply` read the same
+settings. Non-secret settings can be overridden by PRICECHECK_* environment variables.
+Secret values (webhook URLs, routing key, SMTP password) are never part of `StackConfig`:
+the compiler only names the config key a secret comes from, and whoever provisions
+(Pulumi's secret config, or the environment for `apply`) supplies the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, HttpUrl
+
+from pricecheck_alerts.catalog import ConfigError, read_yaml, validate
+from pricecheck_alerts.models import Channel, Slas, Strict
+
+NAMESPACE = "pricechecktn"
+
+# Secret config key -> environment variable that can supply or override it.
+SECRET_ENV = {
+    "slackCriticalUrl": "PRICECHECK_SLACK_CRITICAL_URL",
+    "slackWarningsUrl": "PRICECHECK_SLACK_WARNINGS_URL",
+    "slackInfoUrl": "PRICECHECK_SLACK_INFO_URL",
+    "pagerdutyRoutingKey": "PRICECHECK_PAGERDUTY_ROUTING_KEY",
+    "smtpPassword": "PRICECHECK_SMTP_PASSWORD",
+}
+SLACK_SECRET = {
+    Channel.slack_critical: "slackCriticalUrl",
+    Channel.slack_warnings: "slackWarningsUrl",
+    Channel.slack_info: "slackInfoUrl",
+}
+
+
+class WorkPoolConfig(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    type: Literal["process", "docker", "kubernetes"] = "process"
+    concurrency_limit: int | None = Field(default=None, alias="concurrencyLimit", ge=1)
+    # Values for the pool type's default base job template (image, env, resources...).
+    job_variables: dict[str, Any] = Field(default_factory=dict, alias="jobVariables")
+
+
+class PagerDutyConfig(Strict):
+    """`enabled`: Pulumi manages PagerDuty services for this stack (issue: infra)."""
+
+    enabled: bool = False
+    events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", alias="eventsUrl"
+    )
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class EmailConfig(Strict):
+    smtp_host: str = Field(alias="smtpHost")
+    smtp_port: int = Field(default=587, alias="smtpPort", ge=1, le=65535)
+    security: Literal["insecure", "starttls", "ssl"] = "starttls"
+    username: str | None = None
+    sender: str = Field(alias="from")
+    recipients: list[str] = Field(alias="to", min_length=1)
+
+
+class StackConfig(Strict):
+    """The validated, non-secret settings of one stack."""
+
+    name: str
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    prefect_api_url: HttpUrl = Field(alias="prefectApiUrl")
+    prefect_ui_url: HttpUrl = Field(alias="prefectUiUrl")
+    runbook_base_url: str = Field(alias="runbookBaseUrl")
+    work_pool: WorkPoolConfig = Field(alias="workPool")
+    pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
+    email: EmailConfig | None = None
+    sla_overrides: dict[str, Any] = Field(default_factory=dict, alias="slaOverrides")
+    # Secret keys this stack declares (plainly or as Pulumi `secure:` values).
+    declared_secrets: frozenset[str] = Field(default_factory=frozenset)
+
+    def runbook_url(self, runbook: str) -> str:
+        if runbook.startswith(("http://", "https://")):
+            return runbook
+        return self.runbook_base_url.rstrip("/") + "/" + runbook
+
+    def effective_slas(self, slas: Slas) -> Slas:
+        """The catalog's SLAs with this stack's overrides merged in, validated again."""
+        merged = _deep_merge(slas.model_dump(mode="json"), self.sla_overrides)
+        return validate(Slas, merged, f"infra/Pulumi.{self.name}.yaml: slaOverrides")
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def stack_file(root: Path, stack: str) -> Path:
+    return root / "infra" / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(root: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (root / "infra").glob("Pulumi.*.yaml"))
+
+
+def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
+    """The `pricechecktn:` keys of a Pulumi stack file, namespace stripped."""
+    path = stack_file(root, stack)
+    display = f"infra/Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = ", ".join(available_stacks(root)) or "none"
+        raise ConfigError([f"{display}: no such stack (known stacks: {known})"])
+    data = read_yaml(path, display) or {}
+    config = data.get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Non-secret settings from PRICECHECK_* variables, in stack-config shape."""
+    out: dict[str, Any] = {}
+    email: dict[str, Any] = {}
+    for var, key in (
+        ("PRICECHECK_SMTP_HOST", "smtpHost"),
+        ("PRICECHECK_SMTP_PORT", "smtpPort"),
+        ("PRICECHECK_SMTP_SECURITY", "security"),
+        ("PRICECHECK_SMTP_USERNAME", "username"),
+        ("PRICECHECK_EMAIL_FROM", "from"),
+    ):
+        if environ.get(var):
+            email[key] = environ[var]
+    if environ.get("PRICECHECK_EMAIL_TO"):
+        email["to"] = [a.strip() for a in environ["PRICECHECK_EMAIL_TO"].split(",") if a.strip()]
+    if email:
+        out["email"] = email
+    if environ.get("PRICECHECK_PAGERDUTY_EVENTS_URL"):
+        out["pagerduty"] = {"eventsUrl": environ["PRICECHECK_PAGERDUTY_EVENTS_URL"]}
+    if environ.get("PRICECHECK_PREFECT_UI_URL"):
+        out["prefectUiUrl"] = environ["PRICECHECK_PREFECT_UI_URL"]
+    if environ.get("PRICECHECK_RUNBOOK_BASE_URL"):
+        out["runbookBaseUrl"] = environ["PRICECHECK_RUNBOOK_BASE_URL"]
+    return out
+
+
+def load_stack(root: Path, stack: str, environ: Mapping[str, str]) -> StackConfig:
+    """Validate one stack's settings (file + environment overrides)."""
+    raw = raw_stack_config(root, stack)
+    secrets = frozenset(key for key in SECRET_ENV if key in raw or environ.get(SECRET_ENV[key]))
+    settings = {k: v for k, v in raw.items() if k not in SECRET_ENV and k != "pagerdutyToken"
+                and k != "prefectApiKey"}
+    settings = _deep_merge(settings, _env_overrides(environ))
+    settings.update(name=stack, declared_secrets=secrets)
+    return validate(StackConfig, settings, f"infra/Pulumi.{stack}.yaml")
+
+
+def resolve_secrets(root: Path, stack: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Secret values for provisioning without Pulumi (`apply`): environment first, then
+    plain values in the stack file. Pulumi-encrypted (`secure:`) values cannot be read here;
+    they must come from the environment."""
+    raw = raw_stack_config(root, stack)
+    values: dict[str, str] = {}
+    for key, var in SECRET_ENV.items():
+        if environ.get(var):
+            values[key] = environ[var]
+        elif isinstance(raw.get(key), str):
+            values[key] = raw[key]
+    return values
