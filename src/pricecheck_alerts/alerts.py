@@ -90,12 +90,7 @@ class AlertFacts(_Facts):
     @property
     def subject(self) -> str:
         """What is broken: the deployment, else the flow, else the check that emitted."""
-        return (
-            self.deployment.name
-            or self.flow.name
-            or self.event.resource_name
-            or "unknown"
-        )
+        return self.deployment.name or self.flow.name or self.event.resource_name or "unknown"
 
     @property
     def dedup_key(self) -> str:

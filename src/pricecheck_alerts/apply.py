@@ -44,11 +44,14 @@ class ApplyReport:
         return sum(n for (_, outcome), n in self.counts.items() if outcome != "unchanged")
 
     def lines(self) -> list[str]:
-        return [f"{kind:<18} {outcome:<10} {n}" for (kind, outcome), n in sorted(self.counts.items())]
+        return [
+            f"{kind:<18} {outcome:<10} {n}" for (kind, outcome), n in sorted(self.counts.items())
+        ]
 
 
-def upsert(resource: PrefectResource, existing_id: str | None, inputs: dict[str, Any],
-           report: ApplyReport) -> str:
+def upsert(
+    resource: PrefectResource, existing_id: str | None, inputs: dict[str, Any], report: ApplyReport
+) -> str:
     """Create, update or leave one resource so that the server holds `inputs`."""
     if existing_id is None:
         report.record(resource.kind, "created")
@@ -67,19 +70,25 @@ def upsert(resource: PrefectResource, existing_id: str | None, inputs: dict[str,
 
 def work_pool_inputs(resources: StackResources) -> list[dict[str, Any]]:
     return [
-        {"name": p.name, "type": p.type, "description": p.description,
-         "concurrency_limit": p.concurrency_limit,
-         "base_job_template": base_job_template(p.type, p.job_variables)}
+        {
+            "name": p.name,
+            "type": p.type,
+            "description": p.description,
+            "concurrency_limit": p.concurrency_limit,
+            "base_job_template": base_job_template(p.type, p.job_variables),
+        }
         for p in resources.work_pools
     ]
 
 
-def apply_stack(resources: StackResources, secrets: dict[str, str],
-                api_url: str | None = None) -> ApplyReport:
+def apply_stack(
+    resources: StackResources, secrets: dict[str, str], api_url: str | None = None
+) -> ApplyReport:
     """Provision `resources`; `secrets` maps secret config keys to values."""
     report = ApplyReport()
-    missing = sorted({key for b in resources.blocks for key in b.secret_inputs.values()}
-                     - set(secrets))
+    missing = sorted(
+        {key for b in resources.blocks for key in b.secret_inputs.values()} - set(secrets)
+    )
     if missing:
         raise ValueError(f"missing secret values for: {', '.join(missing)}")
 
@@ -90,10 +99,14 @@ def apply_stack(resources: StackResources, secrets: dict[str, str],
     blocks = BlockDocuments(api_url)
     block_ids: dict[str, str] = {}
     for spec in resources.blocks:
-        inputs = {"name": spec.name, "block_type_slug": spec.block_type_slug,
-                  "data": spec.with_secrets(secrets)}
+        inputs = {
+            "name": spec.name,
+            "block_type_slug": spec.block_type_slug,
+            "data": spec.with_secrets(secrets),
+        }
         block_ids[spec.name] = upsert(
-            blocks, blocks.find(spec.name, spec.block_type_slug), inputs, report)
+            blocks, blocks.find(spec.name, spec.block_type_slug), inputs, report
+        )
 
     variables = Variables(api_url)
     for variable in resources.variables:
@@ -102,8 +115,11 @@ def apply_stack(resources: StackResources, secrets: dict[str, str],
 
     limits = ConcurrencyLimits(api_url)
     for limit in resources.concurrency_limits:
-        inputs = {"name": limit.name, "limit": limit.limit,
-                  "slot_decay_per_second": limit.slot_decay_per_second}
+        inputs = {
+            "name": limit.name,
+            "limit": limit.limit,
+            "slot_decay_per_second": limit.slot_decay_per_second,
+        }
         upsert(limits, limits.find(limit.name), inputs, report)
 
     automations = Automations(api_url)
@@ -121,5 +137,4 @@ def managed_automations(stack: str, api_url: str | None = None) -> dict[str, str
     """Name → id of the automations this tool manages for `stack`."""
     wanted = {MANAGED_TAG, stack_tag(stack)}
     with prefect_client(api_url) as client:
-        return {a.name: str(a.id) for a in client.read_automations()
-                if wanted <= set(a.tags)}
+        return {a.name: str(a.id) for a in client.read_automations() if wanted <= set(a.tags)}

@@ -11,6 +11,7 @@ Destination URLs, keys and passwords live only in secret fields.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import ssl
 from typing import Any, ClassVar, Literal
@@ -43,15 +44,11 @@ async def post_json(url: str, payload: dict[str, Any]) -> httpx.Response:
                 return response
             retryable = response.status_code == 429 or response.status_code >= 500
             if not retryable or attempt == MAX_ATTEMPTS:
-                raise NotificationError(
-                    log=f"HTTP {response.status_code}: {response.text[:500]}"
-                )
+                raise NotificationError(log=f"HTTP {response.status_code}: {response.text[:500]}")
             delay = 0.5 * 2**attempt
             if response.status_code == 429:
-                try:
+                with contextlib.suppress(ValueError):
                     delay = float(response.headers.get("Retry-After", delay))
-                except ValueError:
-                    pass
             await asyncio.sleep(min(delay, MAX_RETRY_AFTER_S))
     raise AssertionError("unreachable")
 

@@ -61,9 +61,8 @@ def _strip_union_tag(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, 
     cleaned: list[int | str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node:
-            if isinstance(node.get("kind"), str) and node["kind"] == part:
-                continue
+        if isinstance(node, dict) and part not in node and node.get("kind") == part:
+            continue
         cleaned.append(part)
         if isinstance(node, dict):
             node = node.get(part)

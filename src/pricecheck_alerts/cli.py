@@ -32,9 +32,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             problems += [p for p in exc.problems if p not in problems]
             continue
-        print(f"{stack}: {len(catalog.rules)} rules -> {len(resources.automations)} "
-              f"automations, {len(resources.blocks)} blocks, "
-              f"{len(resources.work_pools)} work pool")
+        print(
+            f"{stack}: {len(catalog.rules)} rules -> {len(resources.automations)} "
+            f"automations, {len(resources.blocks)} blocks, "
+            f"{len(resources.work_pools)} work pool"
+        )
     if problems:
         print("\n".join(f"error: {p}" for p in problems), file=sys.stderr)
         return 1
@@ -57,8 +59,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     root = find_project_root(args.root)
     if args.stack != "local" and not args.allow_non_local:
-        print(f"error: use `pulumi up` for stack '{args.stack}' (see README); "
-              "pass --allow-non-local to apply it directly anyway", file=sys.stderr)
+        print(
+            f"error: use `pulumi up` for stack '{args.stack}' (see README); "
+            "pass --allow-non-local to apply it directly anyway",
+            file=sys.stderr,
+        )
         return 2
     _, resources = compile_for(root, args.stack)
     secrets = resolve_secrets(root, args.stack, os.environ)
@@ -70,8 +75,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricecheck-alerts", description=__doc__)
-    parser.add_argument("--root", type=Path, default=None,
-                        help="project folder holding automations/ (default: search upwards)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="project folder holding automations/ (default: search upwards)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="validate rules, routes, SLAs and stack config")

@@ -57,19 +57,29 @@ def scope_filters(scope: Scope) -> list[dict[str, Any]]:
     """`match_related` filters: all must hold; an empty scope matches every run."""
     filters = []
     if scope.deployments:
-        filters.append({"prefect.resource.role": "deployment",
-                        "prefect.resource.name": list(scope.deployments)})
+        filters.append(
+            {
+                "prefect.resource.role": "deployment",
+                "prefect.resource.name": list(scope.deployments),
+            }
+        )
     if scope.flows:
-        filters.append({"prefect.resource.role": "flow",
-                        "prefect.resource.name": list(scope.flows)})
+        filters.append(
+            {"prefect.resource.role": "flow", "prefect.resource.name": list(scope.flows)}
+        )
     if scope.tags:
-        filters.append({"prefect.resource.role": "tag",
-                        "prefect.resource.id": [f"prefect.tag.{t}" for t in scope.tags]})
+        filters.append(
+            {
+                "prefect.resource.role": "tag",
+                "prefect.resource.id": [f"prefect.tag.{t}" for t in scope.tags],
+            }
+        )
     return filters
 
 
-def _reactive(match: dict[str, Any], expect: list[str], related: list[dict[str, Any]],
-              for_each: list[str]) -> dict[str, Any]:
+def _reactive(
+    match: dict[str, Any], expect: list[str], related: list[dict[str, Any]], for_each: list[str]
+) -> dict[str, Any]:
     return {
         "type": "event",
         "posture": "Reactive",
@@ -99,32 +109,51 @@ def _static(rule: Rule, stack: StackConfig, **extra: Any) -> dict[str, Any]:
     return facts
 
 
-def _actions(rule: Rule, channels: list[Channel], stack: StackConfig, static: dict[str, Any],
-             objects: tuple[str, ...]) -> list[dict[str, Any]]:
+def _actions(
+    rule: Rule,
+    channels: list[Channel],
+    stack: StackConfig,
+    static: dict[str, Any],
+    objects: tuple[str, ...],
+) -> list[dict[str, Any]]:
     body = facts_template(static, objects)
     subject = f"[{rule.severity.value.upper()}][{stack.environment}] {rule.message}"
     actions = []
     for channel in channels:
         domain = rule.pagerduty_domain if channel is Channel.pagerduty else None
-        actions.append({
-            "type": "send-notification",
-            "block_document_id": block_ref(block_name(stack, channel, domain)),
-            "subject": subject,
-            "body": body,
-        })
+        actions.append(
+            {
+                "type": "send-notification",
+                "block_document_id": block_ref(block_name(stack, channel, domain)),
+                "subject": subject,
+                "body": body,
+            }
+        )
     return actions
 
 
-def _automation(name: str, description: str, rule: Rule, stack: StackConfig,
-                trigger: dict[str, Any], actions: list[dict[str, Any]]) -> AutomationSpec:
+def _automation(
+    name: str,
+    description: str,
+    rule: Rule,
+    stack: StackConfig,
+    trigger: dict[str, Any],
+    actions: list[dict[str, Any]],
+) -> AutomationSpec:
     return AutomationSpec(
         name=name,
         body={
             "name": name,
             "description": description,
             "enabled": rule.enabled,
-            "tags": sorted([MANAGED_TAG, stack_tag(stack.name), f"rule:{rule.name}",
-                            f"severity:{rule.severity.value}"]),
+            "tags": sorted(
+                [
+                    MANAGED_TAG,
+                    stack_tag(stack.name),
+                    f"rule:{rule.name}",
+                    f"severity:{rule.severity.value}",
+                ]
+            ),
             "trigger": trigger,
             "actions": actions,
             "actions_on_trigger": [],
@@ -133,43 +162,75 @@ def _automation(name: str, description: str, rule: Rule, stack: StackConfig,
     )
 
 
-def compile_rule(rule: Rule, channels: list[Channel], stack: StackConfig,
-                 slas: Slas) -> list[AutomationSpec]:
+def compile_rule(
+    rule: Rule, channels: list[Channel], stack: StackConfig, slas: Slas
+) -> list[AutomationSpec]:
     """The automations one rule needs on one stack."""
     related = scope_filters(rule.scope)
     trigger = rule.trigger
     if isinstance(trigger, FlowRunStateTrigger):
-        specs = [_automation(
-            automation_name(stack, rule.name), rule.description, rule, stack,
-            _reactive({"prefect.resource.id": "prefect.flow-run.*"},
-                      [f"prefect.flow-run.{s}" for s in trigger.states], related,
-                      ["prefect.resource.id"]),
-            _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
-        )]
+        specs = [
+            _automation(
+                automation_name(stack, rule.name),
+                rule.description,
+                rule,
+                stack,
+                _reactive(
+                    {"prefect.resource.id": "prefect.flow-run.*"},
+                    [f"prefect.flow-run.{s}" for s in trigger.states],
+                    related,
+                    ["prefect.resource.id"],
+                ),
+                _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
+            )
+        ]
         if rule.resolve_on_recovery:
             specs.append(_resolve_automation(rule, channels, stack, related))
         return specs
     if isinstance(trigger, TaskRunFailedTrigger):
-        return [_automation(
-            automation_name(stack, rule.name), rule.description, rule, stack,
-            _reactive({"prefect.resource.id": "prefect.task-run.*"},
-                      ["prefect.task-run.Failed"], related, ["prefect.resource.id"]),
-            _actions(rule, channels, stack, _static(rule, stack),
-                     (*_OBJECTS_FOR_RUNS, "task_run")),
-        )]
+        return [
+            _automation(
+                automation_name(stack, rule.name),
+                rule.description,
+                rule,
+                stack,
+                _reactive(
+                    {"prefect.resource.id": "prefect.task-run.*"},
+                    ["prefect.task-run.Failed"],
+                    related,
+                    ["prefect.resource.id"],
+                ),
+                _actions(
+                    rule, channels, stack, _static(rule, stack), (*_OBJECTS_FOR_RUNS, "task_run")
+                ),
+            )
+        ]
     if isinstance(trigger, PipelineEventTrigger):
-        return [_automation(
-            automation_name(stack, rule.name), rule.description, rule, stack,
-            _reactive({}, [trigger.event], related, ["prefect.resource.id"]),
-            _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
-        )]
+        return [
+            _automation(
+                automation_name(stack, rule.name),
+                rule.description,
+                rule,
+                stack,
+                _reactive({}, [trigger.event], related, ["prefect.resource.id"]),
+                _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
+            )
+        ]
     assert isinstance(trigger, RunDurationSlaTrigger)
-    return [_sla_automation(rule, channels, stack, deployment, sla.max_duration_s, related)
-            for deployment, sla in sorted(slas.deployments.items())]
+    return [
+        _sla_automation(rule, channels, stack, deployment, sla.max_duration_s, related)
+        for deployment, sla in sorted(slas.deployments.items())
+    ]
 
 
-def _sla_automation(rule: Rule, channels: list[Channel], stack: StackConfig, deployment: str,
-                    max_duration_s: int, related: list[dict[str, Any]]) -> AutomationSpec:
+def _sla_automation(
+    rule: Rule,
+    channels: list[Channel],
+    stack: StackConfig,
+    deployment: str,
+    max_duration_s: int,
+    related: list[dict[str, Any]],
+) -> AutomationSpec:
     """A proactive trigger: after a run starts Running, expect a terminal state within the
     SLA; per run (`for_each` resource id), or it would misfire across runs."""
     trigger = {
@@ -190,12 +251,16 @@ def _sla_automation(rule: Rule, channels: list[Channel], stack: StackConfig, dep
     return _automation(
         automation_name(stack, rule.name, deployment),
         f"{rule.description} ({deployment}: {max_duration_s} s)",
-        rule, stack, trigger, _actions(rule, channels, stack, static, _OBJECTS_FOR_RUNS),
+        rule,
+        stack,
+        trigger,
+        _actions(rule, channels, stack, static, _OBJECTS_FOR_RUNS),
     )
 
 
-def _resolve_automation(rule: Rule, channels: list[Channel], stack: StackConfig,
-                        related: list[dict[str, Any]]) -> AutomationSpec:
+def _resolve_automation(
+    rule: Rule, channels: list[Channel], stack: StackConfig, related: list[dict[str, Any]]
+) -> AutomationSpec:
     """Next Completed run of the same deployment (and flow) after this rule's states:
     resolve with the same dedup key. `after` makes it fire only after a failure."""
     assert isinstance(rule.trigger, FlowRunStateTrigger)
@@ -206,8 +271,7 @@ def _resolve_automation(rule: Rule, channels: list[Channel], stack: StackConfig,
         "match_related": related,
         "after": [f"prefect.flow-run.{s}" for s in rule.trigger.states],
         "expect": ["prefect.flow-run.Completed"],
-        "for_each": ["related:deployment:prefect.resource.id",
-                     "related:flow:prefect.resource.id"],
+        "for_each": ["related:deployment:prefect.resource.id", "related:flow:prefect.resource.id"],
         "threshold": 1,
         "within": int(RECOVERY_WINDOW.total_seconds()),
     }
@@ -217,7 +281,9 @@ def _resolve_automation(rule: Rule, channels: list[Channel], stack: StackConfig,
     return _automation(
         automation_name(stack, rule.name, "resolve"),
         f"Resolve '{rule.name}' when the same deployment next completes a run.",
-        rule, stack, trigger,
+        rule,
+        stack,
+        trigger,
         _actions(rule, resolve_channels, stack, static, _OBJECTS_FOR_RUNS),
     )
 
@@ -227,32 +293,49 @@ def _channel_problems(rule: Rule, channels: list[Channel], stack: StackConfig) -
     problems = []
     for channel in channels:
         if channel in SLACK_SECRET and SLACK_SECRET[channel] not in stack.declared_secrets:
-            problems.append(f"{where}: channel '{channel.value}' needs "
-                            f"'{SLACK_SECRET[channel]}' in infra/Pulumi.{stack.name}.yaml")
+            problems.append(
+                f"{where}: channel '{channel.value}' needs "
+                f"'{SLACK_SECRET[channel]}' in infra/Pulumi.{stack.name}.yaml"
+            )
         if channel is Channel.email and stack.email is None:
-            problems.append(f"{where}: channel 'email' needs 'email' settings in "
-                            f"infra/Pulumi.{stack.name}.yaml")
-        if (channel is Channel.pagerduty and not stack.pagerduty.enabled
-                and "pagerdutyRoutingKey" not in stack.declared_secrets):
-            problems.append(f"{where}: channel 'pagerduty' needs 'pagerdutyRoutingKey' "
-                            f"(or pagerduty.enabled) in infra/Pulumi.{stack.name}.yaml")
+            problems.append(
+                f"{where}: channel 'email' needs 'email' settings in infra/Pulumi.{stack.name}.yaml"
+            )
+        if (
+            channel is Channel.pagerduty
+            and not stack.pagerduty.enabled
+            and "pagerdutyRoutingKey" not in stack.declared_secrets
+        ):
+            problems.append(
+                f"{where}: channel 'pagerduty' needs 'pagerdutyRoutingKey' "
+                f"(or pagerduty.enabled) in infra/Pulumi.{stack.name}.yaml"
+            )
     return problems
 
 
 def _block_spec(stack: StackConfig, channel: Channel, domain: str | None) -> BlockDocumentSpec:
     name = block_name(stack, channel, domain)
     if channel in SLACK_SECRET:
-        return BlockDocumentSpec(name, "pricechecktn-slack-alert", {},
-                                 {"webhook_url": SLACK_SECRET[channel]})
+        return BlockDocumentSpec(
+            name, "pricechecktn-slack-alert", {}, {"webhook_url": SLACK_SECRET[channel]}
+        )
     if channel is Channel.pagerduty:
-        return BlockDocumentSpec(name, "pricechecktn-pagerduty-alert",
-                                 {"events_url": stack.pagerduty.events_url},
-                                 {"routing_key": f"pagerdutyRoutingKey:{domain}"})
+        return BlockDocumentSpec(
+            name,
+            "pricechecktn-pagerduty-alert",
+            {"events_url": stack.pagerduty.events_url},
+            {"routing_key": f"pagerdutyRoutingKey:{domain}"},
+        )
     email = stack.email
     assert email is not None
-    data = {"smtp_host": email.smtp_host, "smtp_port": email.smtp_port,
-            "security": email.security, "username": email.username,
-            "sender": email.sender, "recipients": list(email.recipients)}
+    data = {
+        "smtp_host": email.smtp_host,
+        "smtp_port": email.smtp_port,
+        "security": email.security,
+        "username": email.username,
+        "sender": email.sender,
+        "recipients": list(email.recipients),
+    }
     secrets = {"password": "smtpPassword"} if "smtpPassword" in stack.declared_secrets else {}
     return BlockDocumentSpec(name, "pricechecktn-email-alert", data, secrets)
 
@@ -267,8 +350,7 @@ def compile_stack(catalog: Catalog, stack: StackConfig) -> StackResources:
     for rule in catalog.rules:
         channels = list(rule.channels) if rule.channels is not None else routes[rule.severity]
         problems += _channel_problems(rule, channels, stack)
-        used |= {(c, rule.pagerduty_domain if c is Channel.pagerduty else None)
-                 for c in channels}
+        used |= {(c, rule.pagerduty_domain if c is Channel.pagerduty else None) for c in channels}
         automations += compile_rule(rule, channels, stack, slas)
     if problems:
         raise ConfigError(problems)
@@ -276,12 +358,25 @@ def compile_stack(catalog: Catalog, stack: StackConfig) -> StackResources:
     return StackResources(
         stack=stack.name,
         environment=stack.environment,
-        blocks=tuple(_block_spec(stack, c, d)
-                     for c, d in sorted(used, key=lambda u: (u[0].value, u[1] or ""))),
+        blocks=tuple(
+            _block_spec(stack, c, d)
+            for c, d in sorted(used, key=lambda u: (u[0].value, u[1] or ""))
+        ),
         automations=tuple(sorted(automations, key=lambda a: a.name)),
-        work_pools=(WorkPoolSpec(pool.name, pool.type,
-                                 f"PriceCheckTN {stack.environment} flows",
-                                 pool.concurrency_limit, dict(pool.job_variables)),),
-        variables=(VariableSpec("pricechecktn_slas", slas.model_dump(mode="json"),
-                                (MANAGED_TAG, stack_tag(stack.name))),),
+        work_pools=(
+            WorkPoolSpec(
+                pool.name,
+                pool.type,
+                f"PriceCheckTN {stack.environment} flows",
+                pool.concurrency_limit,
+                dict(pool.job_variables),
+            ),
+        ),
+        variables=(
+            VariableSpec(
+                "pricechecktn_slas",
+                slas.model_dump(mode="json"),
+                (MANAGED_TAG, stack_tag(stack.name)),
+            ),
+        ),
     )

@@ -138,30 +138,41 @@ def slack_message(facts: AlertFacts) -> dict[str, Any]:
         for label, value in alert_fields(facts)
     ]
     for start in range(0, len(fields), SLACK_FIELDS_PER_SECTION):
-        blocks.append({"type": "section", "fields": fields[start:start + 10]})
+        blocks.append({"type": "section", "fields": fields[start : start + 10]})
     message = facts.run_message
     if message and not resolved:
         excerpt = mrkdwn(message, MESSAGE_EXCERPT_MAX)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Message*\n{excerpt}"}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Message*\n{excerpt}"}}
+        )
     advice = facts.advice
     if advice and not resolved:
         cause, todo = advice
-        blocks.append({
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": clip(f"*Cause: {cause}*\n{todo}", SLACK_SECTION_MAX)},
-        })
-    blocks.append({
-        "type": "actions",
-        "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
-            for label, url in _links(facts)
-            if units(url) <= SLACK_SECTION_MAX
-        ],
-    })
-    blocks.append({
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": mrkdwn(f"dedup {facts.dedup_key}", 500)}],
-    })
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": clip(f"*Cause: {cause}*\n{todo}", SLACK_SECTION_MAX),
+                },
+            }
+        )
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
+                for label, url in _links(facts)
+                if units(url) <= SLACK_SECTION_MAX
+            ],
+        }
+    )
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": mrkdwn(f"dedup {facts.dedup_key}", 500)}],
+        }
+    )
     lines = [headline(facts)]
     if message and not resolved:
         lines.append(one_line(message))

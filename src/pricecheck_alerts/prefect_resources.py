@@ -10,7 +10,7 @@ so a UI edit shows up as a difference (drift). A 404 on delete counts as deleted
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -111,10 +111,14 @@ class BlockDocuments(PrefectResource):
     def create(self, inputs: dict[str, Any]) -> str:
         with self.client() as client:
             type_id, schema_id = self._schema(client, inputs["block_type_slug"])
-            document = client.create_block_document(BlockDocumentCreate(
-                name=inputs["name"], data=inputs["data"], block_type_id=type_id,
-                block_schema_id=schema_id,
-            ))
+            document = client.create_block_document(
+                BlockDocumentCreate(
+                    name=inputs["name"],
+                    data=inputs["data"],
+                    block_type_id=type_id,
+                    block_schema_id=schema_id,
+                )
+            )
             return str(document.id)
 
     def read(self, resource_id: str) -> dict[str, Any] | None:
@@ -124,23 +128,24 @@ class BlockDocuments(PrefectResource):
             except ObjectNotFound:
                 return None
         slug = document.block_type.slug if document.block_type else ""
-        return {"name": document.name, "block_type_slug": slug,
-                "data": _reveal(document.data)}
+        return {"name": document.name, "block_type_slug": slug, "data": _reveal(document.data)}
 
     def update(self, resource_id: str, inputs: dict[str, Any]) -> str:
         with self.client() as client:
             _, schema_id = self._schema(client, inputs["block_type_slug"])
-            client.update_block_document(UUID(resource_id), BlockDocumentUpdate(
-                data=inputs["data"], block_schema_id=schema_id, merge_existing_data=False,
-            ))
+            client.update_block_document(
+                UUID(resource_id),
+                BlockDocumentUpdate(
+                    data=inputs["data"],
+                    block_schema_id=schema_id,
+                    merge_existing_data=False,
+                ),
+            )
         return resource_id
 
     def delete(self, resource_id: str) -> None:
-        with self.client() as client:
-            try:
-                client.delete_block_document(UUID(resource_id))
-            except ObjectNotFound:
-                pass
+        with self.client() as client, suppress(ObjectNotFound):
+            client.delete_block_document(UUID(resource_id))
 
     def find(self, name: str, block_type_slug: str = "") -> str | None:
         with self.client() as client:
@@ -199,11 +204,8 @@ class Automations(PrefectResource):
         return resource_id
 
     def delete(self, resource_id: str) -> None:
-        with self.client() as client:
-            try:
-                client.delete_automation(UUID(resource_id))
-            except ObjectNotFound:
-                pass
+        with self.client() as client, suppress(ObjectNotFound):
+            client.delete_automation(UUID(resource_id))
 
     def find(self, name: str) -> str | None:
         with self.client() as client:
@@ -211,8 +213,9 @@ class Automations(PrefectResource):
         return str(found[0].id) if found else None
 
 
-def base_job_template(pool_type: str, job_variables: dict[str, Any],
-                      template: dict[str, Any] | None = None) -> dict[str, Any]:
+def base_job_template(
+    pool_type: str, job_variables: dict[str, Any], template: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The pool's base job template: the given one (docker/kubernetes pools ship theirs in
     stack config) or the process worker's default, with `job_variables` as defaults."""
     if template is None:
@@ -237,11 +240,15 @@ class WorkPools(PrefectResource):
 
     def create(self, inputs: dict[str, Any]) -> str:
         with self.client() as client:
-            pool = client.create_work_pool(WorkPoolCreate(
-                name=inputs["name"], type=inputs["type"], description=inputs["description"],
-                concurrency_limit=inputs.get("concurrency_limit"),
-                base_job_template=inputs["base_job_template"],
-            ))
+            pool = client.create_work_pool(
+                WorkPoolCreate(
+                    name=inputs["name"],
+                    type=inputs["type"],
+                    description=inputs["description"],
+                    concurrency_limit=inputs.get("concurrency_limit"),
+                    base_job_template=inputs["base_job_template"],
+                )
+            )
             return pool.name
 
     def read(self, resource_id: str) -> dict[str, Any] | None:
@@ -250,25 +257,29 @@ class WorkPools(PrefectResource):
                 pool = client.read_work_pool(resource_id)
             except ObjectNotFound:
                 return None
-        return {"name": pool.name, "type": pool.type, "description": pool.description,
-                "concurrency_limit": pool.concurrency_limit,
-                "base_job_template": pool.base_job_template}
+        return {
+            "name": pool.name,
+            "type": pool.type,
+            "description": pool.description,
+            "concurrency_limit": pool.concurrency_limit,
+            "base_job_template": pool.base_job_template,
+        }
 
     def update(self, resource_id: str, inputs: dict[str, Any]) -> str:
         with self.client() as client:
-            client.update_work_pool(resource_id, WorkPoolUpdate(
-                description=inputs["description"],
-                concurrency_limit=inputs.get("concurrency_limit"),
-                base_job_template=inputs["base_job_template"],
-            ))
+            client.update_work_pool(
+                resource_id,
+                WorkPoolUpdate(
+                    description=inputs["description"],
+                    concurrency_limit=inputs.get("concurrency_limit"),
+                    base_job_template=inputs["base_job_template"],
+                ),
+            )
         return resource_id
 
     def delete(self, resource_id: str) -> None:
-        with self.client() as client:
-            try:
-                client.delete_work_pool(resource_id)
-            except ObjectNotFound:
-                pass
+        with self.client() as client, suppress(ObjectNotFound):
+            client.delete_work_pool(resource_id)
 
     def find(self, name: str) -> str | None:
         return name if self.read(name) is not None else None
@@ -281,9 +292,13 @@ class Variables(PrefectResource):
 
     def create(self, inputs: dict[str, Any]) -> str:
         with self.client() as client:
-            client.create_variable(VariableCreate(
-                name=inputs["name"], value=inputs["value"], tags=list(inputs.get("tags", [])),
-            ))
+            client.create_variable(
+                VariableCreate(
+                    name=inputs["name"],
+                    value=inputs["value"],
+                    tags=list(inputs.get("tags", [])),
+                )
+            )
         return inputs["name"]
 
     def read(self, resource_id: str) -> dict[str, Any] | None:
@@ -298,17 +313,18 @@ class Variables(PrefectResource):
 
     def update(self, resource_id: str, inputs: dict[str, Any]) -> str:
         with self.client() as client:
-            client.update_variable(VariableUpdate(
-                name=resource_id, value=inputs["value"], tags=list(inputs.get("tags", [])),
-            ))
+            client.update_variable(
+                VariableUpdate(
+                    name=resource_id,
+                    value=inputs["value"],
+                    tags=list(inputs.get("tags", [])),
+                )
+            )
         return resource_id
 
     def delete(self, resource_id: str) -> None:
-        with self.client() as client:
-            try:
-                client.delete_variable_by_name(resource_id)
-            except ObjectNotFound:
-                pass
+        with self.client() as client, suppress(ObjectNotFound):
+            client.delete_variable_by_name(resource_id)
 
     def find(self, name: str) -> str | None:
         return name if self.read(name) is not None else None
@@ -321,11 +337,14 @@ class ConcurrencyLimits(PrefectResource):
 
     def create(self, inputs: dict[str, Any]) -> str:
         with self.client() as client:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(
-                name=inputs["name"], limit=inputs["limit"],
-                slot_decay_per_second=inputs.get("slot_decay_per_second", 0.0),
-                active=inputs.get("active", True),
-            ))
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(
+                    name=inputs["name"],
+                    limit=inputs["limit"],
+                    slot_decay_per_second=inputs.get("slot_decay_per_second", 0.0),
+                    active=inputs.get("active", True),
+                )
+            )
         return inputs["name"]
 
     def read(self, resource_id: str) -> dict[str, Any] | None:
@@ -334,26 +353,31 @@ class ConcurrencyLimits(PrefectResource):
                 limit = client.read_global_concurrency_limit_by_name(resource_id)
             except ObjectNotFound:
                 return None
-        return {"name": limit.name, "limit": limit.limit, "active": limit.active,
-                "slot_decay_per_second": limit.slot_decay_per_second}
+        return {
+            "name": limit.name,
+            "limit": limit.limit,
+            "active": limit.active,
+            "slot_decay_per_second": limit.slot_decay_per_second,
+        }
 
     def normalize(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return {"active": True, "slot_decay_per_second": 0.0, **inputs}
 
     def update(self, resource_id: str, inputs: dict[str, Any]) -> str:
         with self.client() as client:
-            client.update_global_concurrency_limit(resource_id, GlobalConcurrencyLimitUpdate(
-                limit=inputs["limit"], active=inputs.get("active", True),
-                slot_decay_per_second=inputs.get("slot_decay_per_second", 0.0),
-            ))
+            client.update_global_concurrency_limit(
+                resource_id,
+                GlobalConcurrencyLimitUpdate(
+                    limit=inputs["limit"],
+                    active=inputs.get("active", True),
+                    slot_decay_per_second=inputs.get("slot_decay_per_second", 0.0),
+                ),
+            )
         return resource_id
 
     def delete(self, resource_id: str) -> None:
-        with self.client() as client:
-            try:
-                client.delete_global_concurrency_limit_by_name(resource_id)
-            except ObjectNotFound:
-                pass
+        with self.client() as client, suppress(ObjectNotFound):
+            client.delete_global_concurrency_limit_by_name(resource_id)
 
     def find(self, name: str) -> str | None:
         return name if self.read(name) is not None else None

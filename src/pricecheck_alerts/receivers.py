@@ -171,20 +171,28 @@ def _handler(store: Store) -> type[BaseHTTPRequestHandler]:
                 problems = slack_problems(body) if body is not None else ["invalid_payload"]
                 status = 400 if problems else 200
                 answer = (problems[0] if problems else "ok").encode()
-                store.add(Delivery(SLACK_PATHS[self.path], body, status, "; ".join(problems)
-                                   or None))
+                store.add(
+                    Delivery(SLACK_PATHS[self.path], body, status, "; ".join(problems) or None)
+                )
                 self._answer(status, answer, "text/plain")
             elif self.path == PAGERDUTY_PATH:
-                problems = pagerduty_problems(body, len(raw)) if body is not None else [
-                    "invalid JSON"]
+                problems = (
+                    pagerduty_problems(body, len(raw)) if body is not None else ["invalid JSON"]
+                )
                 status = 400 if problems else 202
                 store.add(Delivery("pagerduty", body, status, "; ".join(problems) or None))
                 if problems:
-                    answer = {"status": "invalid event", "message": "Event object is invalid",
-                              "errors": problems}
+                    answer = {
+                        "status": "invalid event",
+                        "message": "Event object is invalid",
+                        "errors": problems,
+                    }
                 else:
-                    answer = {"status": "success", "message": "Event processed",
-                              "dedup_key": body.get("dedup_key") or "generated"}
+                    answer = {
+                        "status": "success",
+                        "message": "Event processed",
+                        "dedup_key": body.get("dedup_key") or "generated",
+                    }
                 self._answer(status, json.dumps(answer).encode(), "application/json")
             else:
                 self._answer(404, b"no_service", "text/plain")
@@ -242,8 +250,7 @@ class Receivers:
     def start(self) -> Receivers:
         self._http = ThreadingHTTPServer(("127.0.0.1", self.http_port), _handler(self.store))
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self._smtp = Controller(_SmtpHandler(self.store), hostname="127.0.0.1",
-                                port=self.smtp_port)
+        self._smtp = Controller(_SmtpHandler(self.store), hostname="127.0.0.1", port=self.smtp_port)
         self._smtp.start()
         return self
 

@@ -87,12 +87,14 @@ class StackResources:
         for block in self.blocks:
             data = dict(block.data)
             data.update({name: REDACTED for name in block.secret_inputs})
-            blocks.append({
-                "name": block.name,
-                "block_type_slug": block.block_type_slug,
-                "data": dict(sorted(data.items())),
-                "secret_inputs": dict(sorted(block.secret_inputs.items())),
-            })
+            blocks.append(
+                {
+                    "name": block.name,
+                    "block_type_slug": block.block_type_slug,
+                    "data": dict(sorted(data.items())),
+                    "secret_inputs": dict(sorted(block.secret_inputs.items())),
+                }
+            )
         return {
             "stack": self.stack,
             "environment": self.environment,
@@ -109,13 +111,19 @@ def block_ref(name: str) -> dict[str, str]:
 
 
 def referenced_blocks(body: dict[str, Any]) -> list[str]:
-    return [a["block_document_id"][BLOCK_REF_KEY] for a in _actions(body)
-            if isinstance(a.get("block_document_id"), dict)]
+    return [
+        a["block_document_id"][BLOCK_REF_KEY]
+        for a in _actions(body)
+        if isinstance(a.get("block_document_id"), dict)
+    ]
 
 
 def _actions(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*body.get("actions", []), *body.get("actions_on_trigger", []),
-            *body.get("actions_on_resolve", [])]
+    return [
+        *body.get("actions", []),
+        *body.get("actions_on_trigger", []),
+        *body.get("actions_on_resolve", []),
+    ]
 
 
 def bind_block_ids(body: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:

@@ -48,9 +48,7 @@ class PagerDutyConfig(Strict):
     """`enabled`: Pulumi manages PagerDuty services for this stack (issue: infra)."""
 
     enabled: bool = False
-    events_url: str = Field(
-        default="https://events.pagerduty.com/v2/enqueue", alias="eventsUrl"
-    )
+    events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", alias="eventsUrl")
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -104,7 +102,9 @@ def stack_file(root: Path, stack: str) -> Path:
 
 
 def available_stacks(root: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (root / "infra").glob("Pulumi.*.yaml"))
+    return sorted(
+        p.name[len("Pulumi.") : -len(".yaml")] for p in (root / "infra").glob("Pulumi.*.yaml")
+    )
 
 
 def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
     data = read_yaml(path, display) or {}
     config = data.get("config") or {}
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -150,8 +150,11 @@ def load_stack(root: Path, stack: str, environ: Mapping[str, str]) -> StackConfi
     """Validate one stack's settings (file + environment overrides)."""
     raw = raw_stack_config(root, stack)
     secrets = frozenset(key for key in SECRET_ENV if key in raw or environ.get(SECRET_ENV[key]))
-    settings = {k: v for k, v in raw.items() if k not in SECRET_ENV and k != "pagerdutyToken"
-                and k != "prefectApiKey"}
+    settings = {
+        k: v
+        for k, v in raw.items()
+        if k not in SECRET_ENV and k != "pagerdutyToken" and k != "prefectApiKey"
+    }
     settings = _deep_merge(settings, _env_overrides(environ))
     settings.update(name=stack, declared_secrets=secrets)
     return validate(StackConfig, settings, f"infra/Pulumi.{stack}.yaml")

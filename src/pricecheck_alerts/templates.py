@@ -72,7 +72,5 @@ def facts_template(static: dict[str, Any], objects: tuple[str, ...]) -> str:
     server an API read when the automation fires.
     """
     static_json = escape_jinja(json.dumps(static, ensure_ascii=False, sort_keys=True))
-    dynamic = ", ".join(
-        f'"{name}": {_object_template(_DYNAMIC[name])}' for name in objects
-    )
-    return '{"v": %d, "static": %s, %s}' % (FACTS_VERSION, static_json, dynamic)
+    dynamic = ", ".join(f'"{name}": {_object_template(_DYNAMIC[name])}' for name in objects)
+    return f'{{"v": {FACTS_VERSION}, "static": {static_json}, {dynamic}}}'
