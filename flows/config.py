@@ -1,7 +1,7 @@
 """Run settings (retries, timeouts, where state lives) and per-site scraping config.
 
-Defaults are the production values from the issue (flow retries 2 × 60 s, scraping tasks
-3 × 30 s, flow timeout 3600 s). Each can be overridden by an environment variable so that a
+Defaults are the production values from the issue (flow retries 2 x 60 s, scraping tasks
+3 x 30 s, flow timeout 3600 s). Each can be overridden by an environment variable so that a
 deployment's job variables, the demo and the tests can shrink them without code changes.
 Alert thresholds are *not* here: they come from `automations/slas.yaml` (`load_slas`).
 """
@@ -108,7 +108,8 @@ def load_sites(
 ) -> list[SiteConfig]:
     """The configured sites (all, or `names` in that order) with base URL overrides applied.
 
-    Overrides come from PRICECHECK_SITE_URLS (JSON) first, then `url_overrides`.
+    URL overrides come from PRICECHECK_SITE_URLS (JSON) first, then `url_overrides`;
+    PRICECHECK_SITE_TIMEOUT_S replaces every site's request timeout (tests, demo drills).
     """
     env = os.environ if env is None else env
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))["sites"]
@@ -126,5 +127,7 @@ def load_sites(
             data["base_url"] = overrides[name]
         if rate_limit_s is not None:
             data["rate_limit_s"] = rate_limit_s
+        if env.get("PRICECHECK_SITE_TIMEOUT_S"):
+            data["timeout_s"] = float(env["PRICECHECK_SITE_TIMEOUT_S"])
         sites.append(SiteConfig.model_validate(data))
     return sites

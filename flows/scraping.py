@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from selectolax.parser import HTMLParser
+from selectolax.lexbor import LexborHTMLParser
 
 from flows.config import SiteConfig
 
@@ -95,7 +95,7 @@ def _text(node: object) -> str | None:
 
 def parse_listing(site: SiteConfig, html: str) -> list[ScrapedProduct]:
     """The product cards on one listing page (empty when none match the selectors)."""
-    tree = HTMLParser(html)
+    tree = LexborHTMLParser(html)
     products = []
     for card in tree.css(site.selectors.item):
         price_text = _text(card.css_first(site.selectors.price))

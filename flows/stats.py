@@ -68,7 +68,7 @@ def ks_test(baseline: Sequence[float] | np.ndarray, current: Sequence[float] | n
 
 def mean_relative_change(baseline: Sequence[float] | np.ndarray,
                          current: Sequence[float] | np.ndarray) -> float:
-    """|mean(current) − mean(baseline)| / |mean(baseline)| (inf if the baseline mean is 0)."""
+    """|mean(current) - mean(baseline)| / |mean(baseline)| (inf if the baseline mean is 0)."""
     b = float(np.nanmean(np.asarray(baseline, dtype=float)))
     c = float(np.nanmean(np.asarray(current, dtype=float)))
     if b == 0:

@@ -6,7 +6,6 @@ Tests that use the server get its API URL through the environment, like any Pref
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,17 +26,11 @@ def project_root() -> Path:
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
     """A real `prefect server start` (SQLite), with this process pointed at it."""
     server = LocalPrefectServer(home=tmp_path_factory.mktemp("prefect-home")).start()
-    saved = {k: os.environ.get(k) for k in server.env if k.startswith("PREFECT_")}
-    os.environ.update({k: v for k, v in server.env.items() if k.startswith("PREFECT_")})
     try:
-        yield server
+        with server.as_current():
+            yield server
     finally:
         server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,7 +114,20 @@ class AlertFacts(_Facts):
 
     @property
     def event_facts(self) -> dict[str, Any]:
-        return dict(self.event.payload or {}) if self.event.name else {}
+        """The payload of a pipeline signal; state-change payloads are Prefect's own."""
+        if not (self.event.name or "").startswith("pricechecktn."):
+            return {}
+        return dict(self.event.payload or {})
+
+    @property
+    def occurred(self) -> str | None:
+        """When it happened, ISO 8601 (the server renders it with a space)."""
+        if not self.event.occurred:
+            return None
+        try:
+            return datetime.fromisoformat(self.event.occurred).isoformat()
+        except ValueError:
+            return None
 
 
 _TIMEOUT = re.compile(r"time(d)?[ _-]?out|TimeoutException|deadline exceeded", re.I)

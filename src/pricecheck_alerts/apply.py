@@ -8,6 +8,7 @@ that left the rules are deleted; anything else on the server is never touched.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,9 @@ def work_pool_inputs(resources: StackResources) -> list[dict[str, Any]]:
             "type": p.type,
             "description": p.description,
             "concurrency_limit": p.concurrency_limit,
-            "base_job_template": base_job_template(p.type, p.job_variables),
+            "base_job_template": base_job_template(
+                p.type, p.job_variables, copy.deepcopy(p.base_job_template)
+            ),
         }
         for p in resources.work_pools
     ]

@@ -6,6 +6,7 @@ the tests check are all this function's output.
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +31,7 @@ from pricecheck_alerts.resources import (
     block_ref,
     stack_tag,
 )
-from pricecheck_alerts.stacks import SLACK_SECRET, StackConfig
+from pricecheck_alerts.stacks import SLACK_SECRET, StackConfig, pagerduty_key
 from pricecheck_alerts.templates import facts_template
 
 # A recovery resolves incidents opened up to this long before it; older ones are left to
@@ -324,7 +325,7 @@ def _block_spec(stack: StackConfig, channel: Channel, domain: str | None) -> Blo
             name,
             "pricechecktn-pagerduty-alert",
             {"events_url": stack.pagerduty.events_url},
-            {"routing_key": f"pagerdutyRoutingKey:{domain}"},
+            {"routing_key": pagerduty_key(domain)},
         )
     email = stack.email
     assert email is not None
@@ -370,6 +371,7 @@ def compile_stack(catalog: Catalog, stack: StackConfig) -> StackResources:
                 f"PriceCheckTN {stack.environment} flows",
                 pool.concurrency_limit,
                 dict(pool.job_variables),
+                copy.deepcopy(pool.base_job_template),
             ),
         ),
         variables=(

@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +104,21 @@ class LocalPrefectServer:
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"Prefect server not healthy after {timeout:.0f}s")
+
+    @contextmanager
+    def as_current(self) -> Iterator[None]:
+        """Point this process at the server: its environment (inherited by the flow-run
+        subprocesses) and Prefect's settings, which were read when prefect was imported."""
+        from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+        saved = dict(os.environ)
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("PREFECT_")})
+        try:
+            with temporary_settings({PREFECT_API_URL: self.api_url, PREFECT_UI_URL: self.url}):
+                yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

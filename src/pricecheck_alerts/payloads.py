@@ -170,7 +170,15 @@ def slack_message(facts: AlertFacts) -> dict[str, Any]:
     blocks.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": mrkdwn(f"dedup {facts.dedup_key}", 500)}],
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": mrkdwn(
+                        f"rule {facts.static.rule} · {facts.static.action} · dedup {facts.dedup_key}",
+                        500,
+                    ),
+                }
+            ],
         }
     )
     lines = [headline(facts)]
@@ -206,7 +214,7 @@ def pagerduty_event(facts: AlertFacts, routing_key: str) -> dict[str, Any]:
         "summary": clip(summary, PD_SUMMARY_MAX),
         "source": f"prefect/{facts.static.environment}",
         "severity": PD_SEVERITY[facts.static.severity],
-        "timestamp": facts.event.occurred,
+        "timestamp": facts.occurred,
         "component": clip(facts.subject, 255),
         "group": clip(facts.flow.name or facts.subject, 255),
         "class": facts.static.rule,

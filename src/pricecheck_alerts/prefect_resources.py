@@ -27,7 +27,7 @@ from prefect.client.schemas.actions import (
     WorkPoolUpdate,
 )
 from prefect.events.schemas.automations import AutomationCore
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.workers.process import ProcessWorker
 
 # Trigger fields that are sets on the server: order is not meaningful.
@@ -35,12 +35,18 @@ _SET_FIELDS = ("after", "expect", "for_each")
 
 
 @contextmanager
-def prefect_client(api_url: str | None = None) -> Iterator[SyncPrefectClient]:
-    """A fresh sync client (for `api_url`, or the one PREFECT_API_URL names)."""
+def prefect_client(
+    api_url: str | None = None, api_key: str | None = None
+) -> Iterator[SyncPrefectClient]:
+    """A fresh sync client (for `api_url` and `api_key`, e.g. Prefect Cloud, or the server
+    PREFECT_API_URL names)."""
     if api_url:
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL, temporary_settings
 
-        with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as c:
+        wanted: dict[Any, Any] = {PREFECT_API_URL: api_url}
+        if api_key:
+            wanted[PREFECT_API_KEY] = api_key
+        with temporary_settings(wanted), get_client(sync_client=True) as c:
             yield c
     else:
         with get_client(sync_client=True) as client:
@@ -52,11 +58,12 @@ class PrefectResource:
 
     kind: ClassVar[str]
 
-    def __init__(self, api_url: str | None = None) -> None:
+    def __init__(self, api_url: str | None = None, api_key: str | None = None) -> None:
         self.api_url = api_url
+        self.api_key = api_key
 
     def client(self) -> Any:
-        return prefect_client(self.api_url)
+        return prefect_client(self.api_url, self.api_key)
 
     def create(self, inputs: dict[str, Any]) -> str:
         raise NotImplementedError
@@ -167,6 +174,13 @@ def _reveal(value: Any) -> Any:
     return value
 
 
+def _raise_unless_404(error: PrefectHTTPStatusError) -> None:
+    """The automations client raises the raw HTTP 404 (not ObjectNotFound) for a missing
+    automation: that means gone, anything else is an error."""
+    if error.response.status_code != 404:
+        raise error
+
+
 class Automations(PrefectResource):
     """Inputs: an automation body (`AutomationCore` fields) with block ids bound."""
 
@@ -190,7 +204,11 @@ class Automations(PrefectResource):
 
     def read(self, resource_id: str) -> dict[str, Any] | None:
         with self.client() as client:
-            automation = client.read_automation(resource_id)
+            try:
+                automation = client.read_automation(resource_id)
+            except PrefectHTTPStatusError as error:
+                _raise_unless_404(error)
+                return None
         if automation is None:
             return None
         fields = AutomationCore.model_fields
@@ -205,7 +223,10 @@ class Automations(PrefectResource):
 
     def delete(self, resource_id: str) -> None:
         with self.client() as client, suppress(ObjectNotFound):
-            client.delete_automation(UUID(resource_id))
+            try:
+                client.delete_automation(UUID(resource_id))
+            except PrefectHTTPStatusError as error:
+                _raise_unless_404(error)
 
     def find(self, name: str) -> str | None:
         with self.client() as client:

@@ -269,3 +269,19 @@ class Receivers:
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(0.1)
+
+
+def main() -> None:
+    """Run the receivers in the foreground (the demo starts this in the background)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Local Slack/PagerDuty/SMTP receivers")
+    parser.add_argument("--http-port", type=int, required=True)
+    parser.add_argument("--smtp-port", type=int, required=True)
+    args = parser.parse_args()
+    Receivers(http_port=args.http_port, smtp_port=args.smtp_port).start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

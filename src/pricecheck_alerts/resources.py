@@ -55,6 +55,8 @@ class WorkPoolSpec:
     description: str
     concurrency_limit: int | None = None
     job_variables: dict[str, Any] = field(default_factory=dict)
+    # None: the process worker's default template (docker/kubernetes pools bring their own).
+    base_job_template: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

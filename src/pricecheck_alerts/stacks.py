@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, model_validator
 
 from pricecheck_alerts.catalog import ConfigError, read_yaml, validate
-from pricecheck_alerts.models import Channel, Slas, Strict
+from pricecheck_alerts.models import Channel, Domain, Slas, Strict
 
 NAMESPACE = "pricechecktn"
 
@@ -40,8 +40,58 @@ class WorkPoolConfig(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     type: Literal["process", "docker", "kubernetes"] = "process"
     concurrency_limit: int | None = Field(default=None, alias="concurrencyLimit", ge=1)
-    # Values for the pool type's default base job template (image, env, resources...).
+    # Values for the pool type's base job template (image, env, resources...).
     job_variables: dict[str, Any] = Field(default_factory=dict, alias="jobVariables")
+    # docker/kubernetes pools: the worker's template (`variables` + `job_configuration`);
+    # process pools default to the process worker's own, so the workers' packages need not
+    # be installed where we provision.
+    base_job_template: dict[str, Any] | None = Field(default=None, alias="baseJobTemplate")
+
+    @model_validator(mode="after")
+    def _template_for_container_pools(self) -> WorkPoolConfig:
+        if self.type != "process" and self.base_job_template is None:
+            raise ValueError(f"a {self.type} work pool needs 'baseJobTemplate'")
+        if self.base_job_template is not None:
+            missing = {"job_configuration", "variables"} - set(self.base_job_template)
+            if missing:
+                raise ValueError(f"baseJobTemplate lacks {', '.join(sorted(missing))}")
+        return self
+
+
+class OnCallLayer(Strict):
+    """One layer of the on-call schedule: users take turns of `rotationTurnLengthSeconds`."""
+
+    name: str = Field(min_length=1)
+    users: list[str] = Field(min_length=1)  # e-mails of existing PagerDuty users
+    start: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)$")
+    rotation_turn_length_seconds: int = Field(
+        default=7 * 24 * 3600, alias="rotationTurnLengthSeconds", ge=3600
+    )
+
+
+class EscalationConfig(Strict):
+    """On-call schedule first; after `delayMinutes` unacknowledged, the MLOps lead."""
+
+    lead: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")  # e-mail of an existing PagerDuty user
+    delay_minutes: int = Field(default=15, alias="delayMinutes", ge=1, le=120)
+    loops: int = Field(default=2, ge=0, le=9)
+
+
+class PagerDutyServiceConfig(Strict):
+    """One alert domain's service. `support-hours`: high urgency in support hours, low
+    outside (and raised to high when support hours start)."""
+
+    urgency: Literal["high", "low", "support-hours"] = "high"
+    ack_timeout_s: int | None = Field(default=1800, alias="ackTimeoutSeconds", ge=60)
+    auto_resolve_timeout_s: int | None = Field(
+        default=14400, alias="autoResolveTimeoutSeconds", ge=300
+    )
+
+
+class SupportHours(Strict):
+    start: str = Field(default="08:00:00", pattern=r"^\d{2}:\d{2}:\d{2}$")
+    end: str = Field(default="18:00:00", pattern=r"^\d{2}:\d{2}:\d{2}$")
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
 
 
 class PagerDutyConfig(Strict):
@@ -49,7 +99,33 @@ class PagerDutyConfig(Strict):
 
     enabled: bool = False
     events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", alias="eventsUrl")
-    settings: dict[str, Any] = Field(default_factory=dict)
+    team: str | None = None
+    time_zone: str = Field(default="Africa/Tunis", alias="timeZone")
+    schedule_layers: list[OnCallLayer] = Field(default_factory=list, alias="scheduleLayers")
+    escalation: EscalationConfig | None = None
+    support_hours: SupportHours = Field(default_factory=SupportHours, alias="supportHours")
+    services: dict[Domain, PagerDutyServiceConfig] = Field(
+        default_factory=lambda: {d: PagerDutyServiceConfig() for d in get_args(Domain)}
+    )
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> PagerDutyConfig:
+        if self.enabled:
+            missing = [
+                key
+                for key, value in (
+                    ("team", self.team),
+                    ("scheduleLayers", self.schedule_layers),
+                    ("escalation", self.escalation),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"pagerduty.enabled needs {', '.join(missing)}")
+            absent = [d for d in get_args(Domain) if d not in self.services]
+            if absent:
+                raise ValueError(f"pagerduty.services lacks {', '.join(absent)}")
+        return self
 
 
 class EmailConfig(Strict):
@@ -171,4 +247,13 @@ def resolve_secrets(root: Path, stack: str, environ: Mapping[str, str]) -> dict[
             values[key] = environ[var]
         elif isinstance(raw.get(key), str):
             values[key] = raw[key]
+    # Without managed PagerDuty services every domain shares the one routing key.
+    if "pagerdutyRoutingKey" in values:
+        for domain in get_args(Domain):
+            values[pagerduty_key(domain)] = values["pagerdutyRoutingKey"]
     return values
+
+
+def pagerduty_key(domain: str) -> str:
+    """The secret key naming the routing key of one PagerDuty domain's service."""
+    return f"pagerdutyRoutingKey:{domain}"

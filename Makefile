@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine (README): `make demo` and `make test`.
+# Both create the environment first: uv (from PyPI, into .tools/) then .venv from uv.lock.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+
+.PHONY: setup demo down test lint bench
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(VENV)/bin/python -m pricecheck_alerts.demo
+
+down: setup
+	$(VENV)/bin/python -m pricecheck_alerts.demo --down
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(VENV)/bin/python benchmarks/alert_latency.py

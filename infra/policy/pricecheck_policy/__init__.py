@@ -1,0 +1,1 @@
+"""Policy rules for the PriceCheckTN Pulumi stacks."""

@@ -1,0 +1,189 @@
+"""Component resources for the Prefect side of a stack, built from the compiler's output.
+
+Each component takes `StackResources` specs (the same objects `render` and `apply` use) and
+turns them into dynamic resources; nothing here decides *what* to provision.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from pricecheck_alerts.prefect_resources import base_job_template
+from pricecheck_alerts.resources import (
+    AutomationSpec,
+    BlockDocumentSpec,
+    ConcurrencyLimitSpec,
+    VariableSpec,
+    WorkPoolSpec,
+    bind_block_ids,
+    referenced_blocks,
+)
+from pricecheck_infra.providers import (
+    PrefectAutomation,
+    PrefectBlockDocument,
+    PrefectConcurrencyLimit,
+    PrefectVariable,
+    PrefectWorkPool,
+)
+
+ACTION_KEYS = ("actions", "actions_on_trigger", "actions_on_resolve")
+
+
+class PrefectConnection:
+    """Where the Prefect API is: passed to every resource as inputs (never a global)."""
+
+    def __init__(self, api_url: str, api_key: pulumi.Output[str] | None = None) -> None:
+        self.api_url = api_url
+        self.api_key = api_key
+
+    def props(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"api_url": self.api_url}
+        if self.api_key is not None:
+            props["api_key"] = pulumi.Output.secret(self.api_key)
+        return props
+
+
+def work_pool_props(spec: WorkPoolSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "type": spec.type,
+        "description": spec.description,
+        "concurrency_limit": spec.concurrency_limit,
+        # base_job_template fills the job variables in place: give it a copy.
+        "base_job_template": base_job_template(
+            spec.type, spec.job_variables, copy.deepcopy(spec.base_job_template)
+        ),
+    }
+
+
+class WorkPool(pulumi.ComponentResource):
+    """The stack's work pool (process locally; kubernetes/docker with a job template)."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: WorkPoolSpec,
+        connection: PrefectConnection,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pricechecktn:prefect:WorkPool", name, None, opts)
+        self.pool = PrefectWorkPool(
+            spec.name,
+            {**connection.props(), **work_pool_props(spec)},
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.pool_name: pulumi.Output[str] = self.pool.id
+        self.register_outputs({"name": self.pool_name})
+
+
+class NotificationChannels(pulumi.ComponentResource):
+    """One block document per channel (and PagerDuty domain) the rules route to.
+
+    `secrets` maps each secret key a spec names (`BlockDocumentSpec.secret_inputs`) to a
+    secret Output; the block's `data` output is secret in state.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        specs: tuple[BlockDocumentSpec, ...],
+        secrets: Mapping[str, pulumi.Output[str]],
+        connection: PrefectConnection,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pricechecktn:prefect:NotificationChannels", name, None, opts)
+        self.blocks: dict[str, PrefectBlockDocument] = {}
+        for spec in specs:
+            values = {key: secrets[key] for key in spec.secret_inputs.values()}
+            data = pulumi.Output.all(**values).apply(
+                lambda resolved, spec=spec: spec.with_secrets(resolved)
+            )
+            self.blocks[spec.name] = PrefectBlockDocument(
+                spec.name,
+                {
+                    **connection.props(),
+                    "name": spec.name,
+                    "block_type_slug": spec.block_type_slug,
+                    "data": pulumi.Output.secret(data) if values else data,
+                },
+                pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({"blocks": sorted(self.blocks)})
+
+
+class Settings(pulumi.ComponentResource):
+    """Variables (the SLAs the flows read) and global concurrency limits."""
+
+    def __init__(
+        self,
+        name: str,
+        variables: tuple[VariableSpec, ...],
+        limits: tuple[ConcurrencyLimitSpec, ...],
+        connection: PrefectConnection,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pricechecktn:prefect:Settings", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.variables = [
+            PrefectVariable(
+                v.name,
+                {**connection.props(), "name": v.name, "value": v.value, "tags": list(v.tags)},
+                child,
+            )
+            for v in variables
+        ]
+        self.limits = [
+            PrefectConcurrencyLimit(
+                c.name,
+                {
+                    **connection.props(),
+                    "name": c.name,
+                    "limit": c.limit,
+                    "slot_decay_per_second": c.slot_decay_per_second,
+                },
+                child,
+            )
+            for c in limits
+        ]
+        self.register_outputs({})
+
+
+class Automations(pulumi.ComponentResource):
+    """The alert automations, their block references bound to the blocks' ids (which also
+    makes each automation depend on the blocks it notifies)."""
+
+    def __init__(
+        self,
+        name: str,
+        specs: tuple[AutomationSpec, ...],
+        channels: NotificationChannels,
+        connection: PrefectConnection,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("pricechecktn:prefect:Automations", name, None, opts)
+        self.automations: dict[str, PrefectAutomation] = {}
+        for spec in specs:
+            routes = sorted(set(referenced_blocks(spec.body)))
+            ids = {block: channels.blocks[block].id for block in routes}
+            bound = pulumi.Output.all(**ids).apply(
+                lambda resolved, spec=spec: bind_block_ids(spec.body, resolved)
+            )
+            props = {
+                **connection.props(),
+                # Known fields stay known in previews (policies read name, tags, trigger);
+                # only the actions wait for block ids, which records the dependencies.
+                **{k: v for k, v in spec.body.items() if k not in ACTION_KEYS},
+                **{
+                    k: bound.apply(lambda body, k=k: body[k]) for k in ACTION_KEYS if k in spec.body
+                },
+                "routes": routes,
+            }
+            self.automations[spec.name] = PrefectAutomation(
+                spec.name, props, pulumi.ResourceOptions(parent=self)
+            )
+        self.names = sorted(self.automations)
+        self.register_outputs({"names": self.names})

@@ -1,0 +1,178 @@
+"""`make demo`: the alerting stack on the embedded default, end to end, with a verdict.
+
+Starts a local Prefect server (SQLite under .local/, port 4200) and the local receivers
+(HTTP 9101 for Slack/PagerDuty, SMTP 9125), provisions the `local` stack, plays the alert
+drills, prints which alert reached which channel and exits 1 if an expected alert did not
+arrive (or an unexpected one did). The server and receivers stay up for a look at the
+Prefect UI until `make down`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from pricecheck_alerts.apply import apply_stack
+from pricecheck_alerts.catalog import find_project_root
+from pricecheck_alerts.cli import compile_for
+from pricecheck_alerts.local_server import LocalPrefectServer
+from pricecheck_alerts.receivers import Delivery
+from pricecheck_alerts.scenarios import SCENARIOS, Expected, deploy_drills, identify, play
+from pricecheck_alerts.stacks import resolve_secrets
+
+SERVER_PORT = 4200
+HTTP_PORT = 9101
+SMTP_PORT = 9125
+ARRIVAL_TIMEOUT_S = 90
+
+
+def state_dir(root: Path) -> Path:
+    return root / ".local"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _start_receivers(folder: Path) -> None:
+    if _port_open(HTTP_PORT):
+        httpx.delete(f"http://127.0.0.1:{HTTP_PORT}/_received", timeout=5)
+        return
+    log = (folder / "receivers.log").open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pricecheck_alerts.receivers",
+            "--http-port",
+            str(HTTP_PORT),
+            "--smtp-port",
+            str(SMTP_PORT),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    (folder / "receivers.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + 20
+    while not _port_open(HTTP_PORT):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"receivers did not start; see {folder / 'receivers.log'}")
+        time.sleep(0.2)
+
+
+def _start_server(folder: Path) -> LocalPrefectServer:
+    server = LocalPrefectServer(home=folder / "prefect", port=SERVER_PORT)
+    if _port_open(SERVER_PORT):
+        server.wait_healthy(30)  # a server from an earlier `make demo`
+        return server
+    print(f"Starting Prefect server on {server.url} (state in {server.home}) ...")
+    return server.start()
+
+
+def received() -> list[Delivery]:
+    response = httpx.get(f"http://127.0.0.1:{HTTP_PORT}/_received", timeout=5)
+    return [Delivery(**item) for item in response.json()]
+
+
+def wait_for_alerts(expected: Counter[Expected]) -> list[Delivery]:
+    deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
+    while True:
+        deliveries = received()
+        got = Counter(identify(d) for d in deliveries)
+        if all(got[e] >= n for e, n in expected.items()) or time.monotonic() > deadline:
+            time.sleep(3)  # let stragglers (duplicates) show themselves
+            return received()
+        time.sleep(1)
+
+
+def report(expected: Counter[Expected], deliveries: list[Delivery]) -> bool:
+    """Print the channel table; True when exactly the expected alerts arrived, all valid."""
+    got = Counter(identify(d) for d in deliveries)
+    rejected = [d for d in deliveries if d.status >= 300]
+    print(f"\n{'rule':<22} {'action':<8} {'channel':<15} {'expected':>8} {'arrived':>8}")
+    ok = not rejected
+    for item in sorted(set(expected) | {g for g in got if g}, key=lambda e: (e.rule, e.channel)):
+        mark = "" if got[item] == expected[item] else "   <-- MISMATCH"
+        ok &= got[item] == expected[item]
+        print(
+            f"{item.rule:<22} {item.action:<8} {item.channel:<15} "
+            f"{expected[item]:>8} {got[item]:>8}{mark}"
+        )
+    for delivery in rejected:
+        print(f"REJECTED by {delivery.channel} receiver: {delivery.error}")
+    return ok
+
+
+def up(root: Path) -> int:
+    folder = state_dir(root)
+    folder.mkdir(exist_ok=True)
+    server = _start_server(folder)
+    _start_receivers(folder)
+    with server.as_current():
+        ok = play_all(root)
+    print(f"\nPrefect UI: {server.url}  (automations, runs and events; `make down` stops it)")
+    print(f"Alert payloads: http://127.0.0.1:{HTTP_PORT}/_received")
+    print("All expected alerts arrived, nothing else." if ok else "DEMO FAILED: see above.")
+    return 0 if ok else 1
+
+
+def play_all(root: Path) -> bool:
+    """Provision the local stack, play every scenario, report what arrived."""
+    _, resources = compile_for(root, "local")
+    result = apply_stack(resources, resolve_secrets(root, "local", os.environ))
+    print(
+        f"Provisioned stack 'local': {result.writes} writes "
+        f"({len(resources.automations)} automations, {len(resources.blocks)} blocks)"
+    )
+    deploy_drills(root, resources.work_pools[0].name)
+
+    expected: Counter[Expected] = Counter()
+    background = []
+    for scenario in SCENARIOS:
+        print(f"- {scenario.name}")
+        running = play(scenario, root)
+        if running is not None:
+            background.append(running)
+        expected.update(scenario.alerts)
+    deliveries = wait_for_alerts(expected)
+    for process in background:
+        process.wait(timeout=60)
+    return report(expected, deliveries)
+
+
+def down(root: Path) -> int:
+    for name in ("receivers.pid", "prefect/server.pid"):
+        pid_file = state_dir(root) / name
+        if not pid_file.exists():
+            continue
+        try:
+            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+            print(f"stopped {name.split('.')[0].split('/')[0]}")
+        except ProcessLookupError:
+            pass
+        pid_file.unlink()
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--down", action="store_true", help="stop what `make demo` started")
+    args = parser.parse_args()
+    root = find_project_root()
+    sys.exit(down(root) if args.down else up(root))
+
+
+if __name__ == "__main__":
+    main()
