@@ -57,13 +57,16 @@ def _field_path(loc: Sequence[int | str]) -> str:
 
 
 def _strip_union_tag(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
-    """Drop the discriminator tag pydantic inserts (`trigger.flow-run-state.states`)."""
+    """Drop the discriminator tag pydantic inserts (`trigger.flow-run-state.states`): it
+    follows the union field, equal to that node's `kind`."""
     cleaned: list[int | str] = []
-    node = data
+    node, tag_checked = data, False
     for part in loc:
-        if isinstance(node, dict) and part not in node and node.get("kind") == part:
+        if not tag_checked and isinstance(node, dict) and node.get("kind") == part:
+            tag_checked = True
             continue
         cleaned.append(part)
+        tag_checked = False
         if isinstance(node, dict):
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):

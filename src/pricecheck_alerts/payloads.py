@@ -174,7 +174,8 @@ def slack_message(facts: AlertFacts) -> dict[str, Any]:
                 {
                     "type": "mrkdwn",
                     "text": mrkdwn(
-                        f"rule {facts.static.rule} · {facts.static.action} · dedup {facts.dedup_key}",
+                        f"rule {facts.static.rule} · {facts.static.action}"
+                        f" · dedup {facts.dedup_key}",
                         500,
                     ),
                 }

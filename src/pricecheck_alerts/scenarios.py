@@ -92,6 +92,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         {"fail": False},
         _to(RESOLVED, "flow-run-failed", "resolve"),
     ),
+    Scenario(
+        "another success of drill-flaky: nothing to resolve",
+        "drill-flaky/drill-flaky",
+        {"fail": False},
+    ),
 )
 
 _SLACK_CONTEXT = re.compile(r"^rule (?P<rule>\S+) · (?P<action>trigger|resolve) · ")

@@ -1,0 +1,155 @@
+"""Validation of automations/: precise errors naming file, rule and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pricecheck_alerts.catalog import ConfigError, load_catalog
+from pricecheck_alerts.cli import main
+
+
+@pytest.fixture
+def tree(tmp_path: Path, project_root: Path) -> Path:
+    """A copy of the real config that a test may break."""
+    shutil.copytree(project_root / "automations", tmp_path / "automations")
+    shutil.copytree(
+        project_root / "infra",
+        tmp_path / "infra",
+        ignore=shutil.ignore_patterns("__pycache__", "policy", "*.py"),
+    )
+    return tmp_path
+
+
+def write_rules(tree: Path, text: str) -> None:
+    (tree / "automations" / "rules" / "zz-test.yaml").write_text(text)
+
+
+def problems(tree: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tree)
+    return caught.value.problems
+
+
+def test_real_catalog_loads(project_root: Path) -> None:
+    catalog = load_catalog(project_root)
+    names = {r.name for r in catalog.rules}
+    assert {
+        "flow-run-failed",
+        "flow-run-crashed",
+        "flow-run-timed-out",
+        "run-duration-sla",
+        "task-run-failed",
+        "model-drift",
+        "data-volume-anomaly",
+    } <= names
+    assert catalog.slas.deployments["pricechecktn-pipeline"].max_duration_s == 3600
+    assert catalog.slas.thresholds.scraping.min_success_rate == 0.95
+    assert catalog.slas.thresholds.api.max_response_ms == 500
+
+
+RULE = """rules:
+  - name: my-rule
+    description: test
+    severity: warning
+    trigger: {kind: flow-run-state, states: [Failed]}
+    message: m
+    runbook: docs/runbooks/x.md
+"""
+
+
+def test_unknown_key_names_file_rule_and_field(tree: Path) -> None:
+    write_rules(tree, RULE.replace("    message: m\n", "    message: m\n    severty: info\n"))
+    assert problems(tree) == [
+        "automations/rules/zz-test.yaml: rule 'my-rule': field 'severty': unknown key"
+    ]
+
+
+def test_nested_trigger_field_is_named_without_union_noise(tree: Path) -> None:
+    write_rules(tree, RULE.replace("states: [Failed]", "states: [Exploded]"))
+    [problem] = problems(tree)
+    assert problem.startswith(
+        "automations/rules/zz-test.yaml: rule 'my-rule': field 'trigger.states[0]': "
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (("severity: warning", "severity: urgent"), "severity"),
+        (("runbook: docs/runbooks/x.md", "runbook: see wiki"), "runbook"),
+        (("message: m", "message: '{{ flow_run.name }}'"), "message"),
+        (
+            ("kind: flow-run-state, states: [Failed]", "kind: event, event: other.thing"),
+            "trigger.event",
+        ),
+        (("kind: flow-run-state, states: [Failed]", "kind: nope"), "trigger"),
+    ],
+)
+def test_bad_values(tree: Path, change: tuple[str, str], field: str) -> None:
+    write_rules(tree, RULE.replace(*change))
+    [problem] = problems(tree)
+    assert f"rule 'my-rule': field '{field}'" in problem
+
+
+def test_resolve_on_recovery_only_for_run_states(tree: Path) -> None:
+    write_rules(
+        tree,
+        RULE.replace(
+            "kind: flow-run-state, states: [Failed]", "kind: event, event: pricechecktn.a.b"
+        )
+        + "    resolve_on_recovery: true\n",
+    )
+    [problem] = problems(tree)
+    assert "resolve_on_recovery is only valid for flow-run-state triggers" in problem
+
+
+def test_duplicate_rule_and_every_problem_reported(tree: Path) -> None:
+    write_rules(tree, RULE.replace("my-rule", "flow-run-failed"))
+    (tree / "automations" / "rules" / "zz-other.yaml").write_text(
+        RULE.replace("my-rule", "second").replace("severity: warning", "severity: x")
+    )
+    found = problems(tree)
+    assert len(found) == 2
+    assert any(
+        "rule 'flow-run-failed': field 'name': duplicate, already defined in "
+        "automations/rules/flow-runs.yaml" in p
+        for p in found
+    )
+    assert any("rule 'second': field 'severity'" in p for p in found)
+
+
+def test_yaml_syntax_error_has_line(tree: Path) -> None:
+    write_rules(tree, "rules:\n  - name: [unclosed\n")
+    [problem] = problems(tree)
+    assert problem.startswith("automations/rules/zz-test.yaml:3:")
+    assert "invalid YAML" in problem
+
+
+def test_sla_bounds_and_routes(tree: Path) -> None:
+    (tree / "automations" / "slas.yaml").write_text(
+        "deployments:\n  p:\n    max_duration_s: 5\n"
+        "thresholds:\n  drift: {psi_warning: 0.3, psi_critical: 0.2}\n"
+    )
+    (tree / "automations" / "routes.yaml").write_text("defaults:\n  critical: [pager]\n")
+    found = problems(tree)
+    assert any(
+        p.startswith("automations/slas.yaml: field 'deployments.p.max_duration_s'") for p in found
+    )
+    assert any("field 'thresholds.drift'" in p and "psi_warning must be below" in p for p in found)
+    assert any(p.startswith("automations/routes.yaml: field 'defaults") for p in found)
+
+
+def test_check_command_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(tree), "check", "--stack", "local"]) == 0
+    write_rules(tree, RULE.replace("severity: warning", "severity: loud"))
+    assert main(["--root", str(tree), "check", "--stack", "local"]) == 1
+    err = capsys.readouterr().err
+    assert "error: automations/rules/zz-test.yaml: rule 'my-rule': field 'severity'" in err
+
+
+def test_unknown_stack_is_a_clear_error(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(tree), "render", "--stack", "qa"]) == 1
+    assert "infra/Pulumi.qa.yaml: no such stack" in capsys.readouterr().err

@@ -1,0 +1,249 @@
+"""Every rule kind, end to end: real server, real flow runs, real receivers.
+
+One module fixture provisions the `local` stack (destinations overridden to this session's
+receivers, as a user would with PRICECHECK_* variables), plays every drill scenario, and
+waits for the alerts; each test then checks the payloads that actually arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pricecheck_alerts.apply import apply_stack, managed_automations
+from pricecheck_alerts.catalog import Catalog, load_catalog
+from pricecheck_alerts.compiler import compile_stack
+from pricecheck_alerts.local_server import LocalPrefectServer
+from pricecheck_alerts.prefect_resources import prefect_client
+from pricecheck_alerts.receivers import Delivery, Receivers
+from pricecheck_alerts.resources import StackResources
+from pricecheck_alerts.scenarios import SCENARIOS, Expected, deploy_drills, identify, play
+from pricecheck_alerts.stacks import load_stack, resolve_secrets
+
+ROUTING_KEY = "e2e0routing0key00000000000000000"
+
+
+@pytest.fixture(scope="module")
+def environ(receivers: Receivers, prefect_server: LocalPrefectServer) -> dict[str, str]:
+    return {
+        **receivers.urls(),
+        "PRICECHECK_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "PRICECHECK_PREFECT_UI_URL": prefect_server.url,
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(project_root: Path, environ: dict[str, str]) -> tuple[Catalog, StackResources]:
+    catalog = load_catalog(project_root)
+    return catalog, compile_stack(catalog, load_stack(project_root, "local", environ))
+
+
+@pytest.fixture(scope="module")
+def played(
+    project_root: Path,
+    receivers: Receivers,
+    environ: dict[str, str],
+    stack: tuple[Catalog, StackResources],
+) -> Iterator[list[Delivery]]:
+    _, resources = stack
+    apply_stack(resources, resolve_secrets(project_root, "local", environ))
+    deploy_drills(project_root, resources.work_pools[0].name)
+    receivers.store.clear()
+    expected: Counter[Expected] = Counter()
+    background = []
+    for scenario in SCENARIOS:
+        running = play(scenario, project_root)
+        if running is not None:
+            background.append(running)
+        expected.update(scenario.alerts)
+    receivers.wait_for(lambda d: True, count=sum(expected.values()), timeout=90)
+    time.sleep(5)  # anything extra (a duplicate, a stray resolve) shows up now
+    for process in background:
+        process.wait(timeout=60)
+    yield receivers.store.all()
+
+
+def of(
+    deliveries: list[Delivery],
+    rule: str,
+    channel: str,
+    action: str = "trigger",
+) -> list[Delivery]:
+    return [d for d in deliveries if identify(d) == Expected(channel, rule, action)]
+
+
+def test_exactly_the_expected_alerts_arrived(played: list[Delivery]) -> None:
+    expected = Counter(e for s in SCENARIOS for e in s.alerts)
+    assert Counter(identify(d) for d in played) == expected
+    assert [d.error for d in played if d.status >= 300] == []  # every payload was valid
+
+
+def test_failure_pages_everywhere_with_hostile_text(played: list[Delivery]) -> None:
+    [slack] = of(played, "flow-run-failed", "slack-critical")
+    [page] = of(played, "flow-run-failed", "pagerduty")
+    [mail] = of(played, "flow-run-failed", "email")
+    assert slack.body["blocks"][0]["text"]["text"].startswith(
+        "🔴 CRITICAL [local] Flow run failed: drill-flaky"
+    )
+    message = next(
+        b for b in slack.body["blocks"] if b.get("text", {}).get("text", "").startswith("*Message*")
+    )["text"]["text"]
+    assert 'Prix "faux" \\ échec' in message and "سعر غير صحيح 🚨" in message
+    assert "&lt;script&gt;&amp;amp;&lt;/script&gt;" in message
+    assert len(message) <= 3000
+    payload = page.body["payload"]
+    assert page.body["routing_key"] == ROUTING_KEY
+    assert page.body["dedup_key"] == "pricechecktn/local/drill-flaky/flow-run-failed"
+    assert len(payload["summary"]) <= 1024 and payload["severity"] == "critical"
+    assert payload["component"] == "drill-flaky" and payload["class"] == "flow-run-failed"
+    assert "/runs/flow-run/" in page.body["links"][0]["href"]
+    assert mail.body["subject"].startswith("CRITICAL [local] Flow run failed: drill-flaky")
+    assert "Deployment: drill-flaky" in mail.body["text"]
+    assert "سعر غير صحيح" in mail.body["text"]
+
+
+def test_crash_and_timeout_page(played: list[Delivery]) -> None:
+    [crash] = of(played, "flow-run-crashed", "pagerduty")
+    assert crash.body["payload"]["custom_details"]["State"] == "Crashed"
+    [timeout] = of(played, "flow-run-timed-out", "slack-critical")
+    assert "exceeded timeout of 2" in json.dumps(timeout.body)
+
+
+def test_recovery_resolves_with_the_same_dedup_key_once(played: list[Delivery]) -> None:
+    [trigger] = of(played, "flow-run-failed", "pagerduty")
+    [resolve] = of(played, "flow-run-failed", "pagerduty", "resolve")
+    assert resolve.body == {
+        "routing_key": ROUTING_KEY,
+        "event_action": "resolve",
+        "dedup_key": trigger.body["dedup_key"],
+    }
+    [note] = of(played, "flow-run-failed", "slack-critical", "resolve")
+    assert note.body["blocks"][0]["text"]["text"].startswith("✅ RESOLVED")
+    assert played.index(trigger) < played.index(resolve)
+
+
+def test_sla_overrun_fires_while_the_run_is_still_running(played: list[Delivery]) -> None:
+    [sla] = of(played, "run-duration-sla", "slack-warnings")
+    text = json.dumps(sla.body, ensure_ascii=False)
+    assert "*Duration SLA*\\n10 s" in text and "*State*\\nRunning" in text
+    assert "drill-slow" in sla.body["text"]
+
+
+def test_scraping_task_failure_says_what_to_do(played: list[Delivery]) -> None:
+    [alert] = of(played, "task-run-failed", "slack-warnings")
+    text = json.dumps(alert.body, ensure_ascii=False)
+    assert "*Task*\\nscrape-site" in text
+    # run_count is read from the API when the action runs: at least the first attempt
+    assert re.search(r"\*Attempts\*\\n[12] \(retries allowed: 1\)", text), text
+    assert "Cause: http-401-403" in text and "403 Forbidden" in text
+
+
+def test_pipeline_signal_shows_its_payload(played: list[Delivery]) -> None:
+    [alert] = of(played, "model-drift", "slack-warnings")
+    text = json.dumps(alert.body, ensure_ascii=False)
+    assert "*psi*\\n0.31" in text and "*threshold*\\n0.25" in text
+    assert "*feature*\\nprice_tnd" in text
+
+
+def test_secrets_stay_in_block_secret_fields(
+    played: list[Delivery],
+    prefect_server: LocalPrefectServer,
+    environ: dict[str, str],
+) -> None:
+    secrets = [ROUTING_KEY, environ["PRICECHECK_SLACK_CRITICAL_URL"]]
+    with prefect_client() as client:
+        automations = [a.model_dump_json() for a in client.read_automations()]
+    api = httpx.post(f"{prefect_server.api_url}/block_documents/filter", json={}).text
+    log = (prefect_server.home / "server.log").read_text(errors="replace")
+    for secret in secrets:
+        assert not any(secret in a for a in automations)
+        assert secret not in api  # the API masks secret fields unless asked
+        assert secret not in log
+
+
+def test_apply_is_idempotent_prunes_and_spares_the_unmanaged(
+    played: list[Delivery],
+    project_root: Path,
+    environ: dict[str, str],
+    stack: tuple[Catalog, StackResources],
+) -> None:
+    catalog, resources = stack
+    secrets = resolve_secrets(project_root, "local", environ)
+    assert apply_stack(resources, secrets).writes == 0
+
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger
+
+    with prefect_client() as client:
+        foreign = client.create_automation(
+            AutomationCore(name="someone-elses", trigger=EventTrigger(expect={"x.y"}), actions=[])
+        )
+    fewer = Catalog(
+        rules=tuple(r for r in catalog.rules if r.name != "slow-task"),
+        routes=catalog.routes,
+        slas=catalog.slas,
+    )
+    report = apply_stack(compile_stack(fewer, load_stack(project_root, "local", environ)), secrets)
+    assert report.counts[("automation", "deleted")] == 1
+    assert "pricechecktn/local/slow-task" not in managed_automations("local")
+    with prefect_client() as client:
+        assert client.read_automation(foreign) is not None
+    # and back: the full stack restores the pruned rule, nothing else changes
+    report = apply_stack(resources, secrets)
+    assert report.counts[("automation", "created")] == 1 and report.writes == 1
+
+
+def test_drift_in_the_ui_is_put_back(
+    played: list[Delivery],
+    project_root: Path,
+    environ: dict[str, str],
+    stack: tuple[Catalog, StackResources],
+) -> None:
+    _, resources = stack
+    from prefect.events.schemas.automations import AutomationCore
+
+    automation_id = managed_automations("local")["pricechecktn/local/flow-run-crashed"]
+    with prefect_client() as client:
+        current = client.read_automation(automation_id)
+        edited = AutomationCore.model_validate(
+            {
+                **current.model_dump(exclude={"id", "owner_resource"}),
+                "enabled": False,
+                "description": "edited in the UI",
+            }
+        )
+        client.update_automation(current.id, edited)
+    report = apply_stack(resources, resolve_secrets(project_root, "local", environ))
+    assert report.counts[("automation", "updated")] == 1 and report.writes == 1
+    with prefect_client() as client:
+        restored = client.read_automation(automation_id)
+    assert restored.enabled and restored.description != "edited in the UI"
+
+
+def test_invalid_config_provisions_nothing(
+    played: list[Delivery],
+    tmp_path: Path,
+    project_root: Path,
+) -> None:
+    import shutil
+
+    from pricecheck_alerts.cli import main
+
+    shutil.copytree(project_root / "automations", tmp_path / "automations")
+    shutil.copytree(
+        project_root / "infra",
+        tmp_path / "infra",
+        ignore=shutil.ignore_patterns("__pycache__", "policy", "*.py"),
+    )
+    (tmp_path / "automations" / "rules" / "bad.yaml").write_text(
+        "rules:\n  - name: bad\n    severity: loud\n"
+    )
+    before = managed_automations("local")
+    assert main(["--root", str(tmp_path), "apply", "--stack", "local"]) == 1
+    assert managed_automations("local") == before
