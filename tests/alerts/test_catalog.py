@@ -153,3 +153,9 @@ def test_check_command_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]
 def test_unknown_stack_is_a_clear_error(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--root", str(tree), "render", "--stack", "qa"]) == 1
     assert "infra/Pulumi.qa.yaml: no such stack" in capsys.readouterr().err
+
+
+def test_every_rule_has_a_runbook_in_the_repo(project_root: Path) -> None:
+    for rule in load_catalog(project_root).rules:
+        if rule.runbook.startswith("docs/"):
+            assert (project_root / rule.runbook).is_file(), rule.runbook
