@@ -82,6 +82,7 @@ def main(root: Path = ROOT) -> None:
     automations = Automations("automations", resources.automations, channels, connection)
 
     pulumi.export("prefectUiUrl", str(stack.prefect_ui_url))
+    pulumi.export("prefectApiUrl", str(stack.prefect_api_url))  # for `prefect deploy`
     pulumi.export("workPoolName", pools[0].pool_name)
     pulumi.export("automationNames", automations.names)
     pulumi.export("pagerdutyServiceIds", oncall.service_ids if oncall else {})

@@ -30,6 +30,7 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.runtime import rpc
 from pydantic import ValidationError
 
 from pricecheck_alerts.prefect_resources import (
@@ -61,8 +62,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "variable": ("name", "value"),
     "concurrency_limit": ("name", "limit"),
 }
-# pulumi.dynamic marks values not known yet (preview) with this sentinel.
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# What the dynamic provider host passes for values not known yet (preview).
+UNKNOWN = rpc.UNKNOWN
 
 
 def resource_inputs(props: dict[str, Any]) -> dict[str, Any]:

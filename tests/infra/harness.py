@@ -9,6 +9,7 @@ Pulumi's config (objects as JSON, as the CLI does) plus fake secret values stand
 from __future__ import annotations
 
 import json
+import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,8 +122,9 @@ def stack_file_config(stack: str) -> dict[str, Any]:
     return dict(data.get("config") or {})
 
 
-def run_stack(stack: str, monkeypatch: pytest.MonkeyPatch) -> StackRun:
-    """Run `infra`'s program for `stack` against mocks and return what it registered."""
+def run_stack(stack: str, monkeypatch: pytest.MonkeyPatch, entry_point: bool = False) -> StackRun:
+    """Run `infra`'s program for `stack` against mocks and return what it registered;
+    `entry_point`: through `infra/__main__.py` as the Pulumi language host runs it."""
     from pricecheck_infra import program
 
     run = StackRun(stack)
@@ -147,7 +149,10 @@ def run_stack(stack: str, monkeypatch: pytest.MonkeyPatch) -> StackRun:
 
     @pulumi.runtime.test
     def program_run() -> pulumi.Output[Any]:
-        program.main(ROOT)
+        if entry_point:
+            runpy.run_path(str(ROOT / "infra"), run_name="__main__")
+        else:
+            program.main(ROOT)
         return pulumi.Output.all(**run.exports).apply(run.exports.update)
 
     program_run()

@@ -17,7 +17,7 @@ from typing import Any
 
 import dill
 import pytest
-from pricecheck_infra.providers import PrefectProvider, resource_inputs
+from pricecheck_infra.providers import UNKNOWN, PrefectProvider, resource_inputs, strip_nulls
 from pulumi.dynamic.dynamic import serialize_provider
 
 from pricecheck_alerts.catalog import load_catalog
@@ -307,3 +307,35 @@ def test_provider_state_holds_only_the_kind() -> None:
     assert b"pricecheck_infra.providers" in payload and len(payload) < 2000
     with pytest.raises(ValueError, match="unknown Prefect resource kind"):
         PrefectProvider("deployment")
+
+
+def test_resources_written_by_apply_show_no_diff_after_the_engine(api_url: str) -> None:
+    """`apply` sends the template with nulls; through the engine they are dropped (protobuf
+    maps): the provider must not see that as a change."""
+    pools = WorkPools(api_url)
+    inputs = {
+        "name": unique("pool-apply"),
+        "type": "process",
+        "description": "written by apply",
+        "concurrency_limit": None,
+        "base_job_template": base_job_template("process", {}),
+    }
+    assert "None" in repr(inputs["base_job_template"])  # the case this test is about
+    resource_id = pools.create(inputs)
+    try:
+        through_engine = strip_nulls(props(api_url, inputs))
+        provider = deserialized("work_pool")
+        assert provider.diff(resource_id, through_engine, through_engine).changes is False
+    finally:
+        pools.delete(resource_id)
+
+
+def test_preview_with_unknown_block_ids(api_url: str, cases: dict[str, Case]) -> None:
+    """On a first preview the blocks do not exist yet: their ids are unknown, so check
+    cannot validate the automation and diff can only say "changes"."""
+    body = copy.deepcopy(cases["automation"].create)
+    body["actions"][0]["block_document_id"] = UNKNOWN
+    provider = deserialized("automation")
+    assert provider.check({}, props(api_url, body)).failures == []
+    diff = provider.diff("00000000-0000-0000-0000-000000000000", {}, props(api_url, body))
+    assert diff.changes is True

@@ -26,13 +26,22 @@ SLA_MIN_S = 60
 SLA_MAX_S = 24 * 3600
 EXEMPT_FROM_SLA_BOUNDS = frozenset({"local"})
 
+PREFECT_TYPES = frozenset(
+    f"pulumi-python:dynamic/prefect:{kind}"
+    for kind in ("WorkPool", "BlockDocument", "Automation", "Variable", "ConcurrencyLimit")
+)
 # Where a secret may legitimately sit in a resource's inputs (and is marked secret there).
 SECRET_PATHS: Mapping[str, tuple[str, ...]] = {
     BLOCK: ("data",),
     PAGERDUTY_PROVIDER: ("token",),
-    PAGERDUTY_INTEGRATION: ("integration_key",),
+    PAGERDUTY_INTEGRATION: ("integration_key", "integrationKey"),
 }
 ALWAYS_SECRET_PATHS = ("api_key",)
+# Prefect resources echo their inputs as outputs: these must be declared secret outputs.
+SECRET_OUTPUTS: Mapping[str, tuple[str, ...]] = {
+    **{t: ("api_key",) for t in PREFECT_TYPES},
+    BLOCK: ("api_key", "data"),
+}
 SECRET_PATTERNS = {
     "Slack webhook URL": re.compile(r"hooks\.slack\.com/(services|workflows)/"),
     "Prefect API key": re.compile(r"\bpn[ub]_[A-Za-z0-9]{20,}"),
@@ -79,7 +88,7 @@ def plaintext_secrets(res: Res) -> list[str]:
         for what, pattern in SECRET_PATTERNS.items():
             if pattern.search(value):
                 problems.append(f"{res.name}: {what} in plain input '{path}'")
-    for key in allowed:
+    for key in SECRET_OUTPUTS.get(res.type, ()):
         if res.props.get(key) is not None and key not in res.secret_outputs:
             problems.append(f"{res.name}: '{key}' holds a secret but is not a secret output")
     return problems
