@@ -8,6 +8,8 @@ Pulumi's config (objects as JSON, as the CLI does) plus fake secret values stand
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import runpy
 import sys
@@ -140,6 +142,9 @@ def run_stack(stack: str, monkeypatch: pytest.MonkeyPatch, entry_point: bool = F
         if f"{PROJECT}:{key}" in file_config:
             run.secrets[key] = file_config[f"{PROJECT}:{key}"]
 
+    # Pulumi's SDK creates futures on the current loop; an earlier `asyncio.run` in the
+    # session (Prefect clients do this) leaves none, so give each program run its own.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     reset_options(project=PROJECT, stack=stack)
     set_all_config(config, secret_keys)
     pulumi.runtime.set_mocks(
