@@ -16,7 +16,7 @@ import pulumi
 from pricecheck_alerts.catalog import load_catalog
 from pricecheck_alerts.compiler import compile_stack
 from pricecheck_alerts.resources import BlockDocumentSpec
-from pricecheck_alerts.stacks import NAMESPACE, SECRET_ENV, StackConfig, load_stack, pagerduty_key
+from pricecheck_alerts.stacks import NAMESPACE, StackConfig, load_stack, pagerduty_key
 from pricecheck_infra.pagerduty import DOMAINS, PagerDutyOnCall
 from pricecheck_infra.prefect import (
     Automations,
@@ -29,16 +29,8 @@ from pricecheck_infra.prefect import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def declared_secrets() -> frozenset[str]:
-    """Secret keys present in this stack's Pulumi config (`pulumi config set --secret`)."""
-    return frozenset(
-        key for key in SECRET_ENV if pulumi.runtime.get_config(f"{NAMESPACE}:{key}") is not None
-    )
-
-
 def stack_config(root: Path, stack: str) -> StackConfig:
-    settings = load_stack(root, stack, {})
-    return settings.model_copy(update={"declared_secrets": declared_secrets()})
+    return load_stack(root, stack, {})
 
 
 def block_secrets(

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pricecheck_alerts.catalog import ConfigError
 from pricecheck_alerts.prefect_resources import (
     Automations,
     BlockDocuments,
@@ -29,6 +30,7 @@ from pricecheck_alerts.resources import (
     bind_block_ids,
     stack_tag,
 )
+from pricecheck_alerts.stacks import secret_env_var
 
 
 @dataclass
@@ -93,7 +95,8 @@ def apply_stack(
         {key for b in resources.blocks for key in b.secret_inputs.values()} - set(secrets)
     )
     if missing:
-        raise ValueError(f"missing secret values for: {', '.join(missing)}")
+        raise ConfigError([f"secret '{key}' has no value: set {secret_env_var(key)}"
+                           for key in missing])
 
     pools = WorkPools(api_url)
     for inputs in work_pool_inputs(resources):

@@ -149,8 +149,6 @@ class StackConfig(Strict):
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
     email: EmailConfig | None = None
     sla_overrides: dict[str, Any] = Field(default_factory=dict, alias="slaOverrides")
-    # Secret keys this stack declares (plainly or as Pulumi `secure:` values).
-    declared_secrets: frozenset[str] = Field(default_factory=frozenset)
 
     def runbook_url(self, runbook: str) -> str:
         if runbook.startswith(("http://", "https://")):
@@ -225,14 +223,13 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
 def load_stack(root: Path, stack: str, environ: Mapping[str, str]) -> StackConfig:
     """Validate one stack's settings (file + environment overrides)."""
     raw = raw_stack_config(root, stack)
-    secrets = frozenset(key for key in SECRET_ENV if key in raw or environ.get(SECRET_ENV[key]))
     settings = {
         k: v
         for k, v in raw.items()
         if k not in SECRET_ENV and k != "pagerdutyToken" and k != "prefectApiKey"
     }
     settings = _deep_merge(settings, _env_overrides(environ))
-    settings.update(name=stack, declared_secrets=secrets)
+    settings["name"] = stack
     return validate(StackConfig, settings, f"infra/Pulumi.{stack}.yaml")
 
 
@@ -252,6 +249,11 @@ def resolve_secrets(root: Path, stack: str, environ: Mapping[str, str]) -> dict[
         for domain in get_args(Domain):
             values[pagerduty_key(domain)] = values["pagerdutyRoutingKey"]
     return values
+
+
+def secret_env_var(key: str) -> str:
+    """The environment variable that supplies a secret key (domain keys share one)."""
+    return SECRET_ENV[key.split(":", 1)[0]]
 
 
 def pagerduty_key(domain: str) -> str:

@@ -17,6 +17,7 @@ SECRET_ENV = {
     "PRICECHECK_SLACK_CRITICAL_URL": "https://hooks.example.invalid/critical-SECRET-1",
     "PRICECHECK_PAGERDUTY_ROUTING_KEY": "SECRETSECRETSECRETSECRETSECRET32",
     "PRICECHECK_SMTP_PASSWORD": "smtp-SECRET-pw",
+    "PRICECHECK_SMTP_USERNAME": "alerts",
 }
 
 
@@ -129,13 +130,13 @@ def test_unroutable_channel_is_a_config_error(tmp_path: Path, project_root: Path
     shutil.copytree(project_root / "automations", tmp_path / "automations")
     (tmp_path / "infra").mkdir()
     text = (project_root / "infra" / "Pulumi.local.yaml").read_text()
-    text = "\n".join(line for line in text.splitlines() if "slackWarningsUrl" not in line)
-    (tmp_path / "infra" / "Pulumi.local.yaml").write_text(text)
+    start = text.index("  pricechecktn:email:")
+    end = text.index("  # The alert drills")
+    (tmp_path / "infra" / "Pulumi.local.yaml").write_text(text[:start] + text[end:])
     with pytest.raises(ConfigError) as caught:
         compiled(tmp_path)
     assert (
-        "rule 'run-duration-sla': channel 'slack-warnings' needs 'slackWarningsUrl' "
-        "in infra/Pulumi.local.yaml"
+        "rule 'flow-run-failed': channel 'email' needs 'email' settings in infra/Pulumi.local.yaml"
     ) in caught.value.problems
 
 
@@ -174,8 +175,32 @@ def test_render_is_deterministic_and_secret_free(
     document = json.loads(outputs[0])
     assert len(document["automations"]) == len(compiled(project_root).automations)
     for rendered in outputs:
-        for secret in SECRET_ENV.values():
-            assert secret not in rendered
+        for key, secret in SECRET_ENV.items():
+            if key != "PRICECHECK_SMTP_USERNAME":
+                assert secret not in rendered
         # the local receivers' URLs are secrets too, as far as rendering is concerned
         assert "127.0.0.1:9101/slack" not in rendered
         assert "**redacted**" in rendered
+
+
+def test_apply_names_the_missing_secret_and_its_variable(project_root: Path) -> None:
+    from pricecheck_alerts.apply import apply_stack
+
+    resources = compiled(project_root, "prod")
+    with pytest.raises(ConfigError) as caught:
+        apply_stack(resources, {}, api_url="http://127.0.0.1:9/api")  # fails before any I/O
+    assert (
+        "secret 'slackCriticalUrl' has no value: set PRICECHECK_SLACK_CRITICAL_URL"
+        in caught.value.problems
+    )
+    assert (
+        "secret 'pagerdutyRoutingKey:model' has no value: set "
+        "PRICECHECK_PAGERDUTY_ROUTING_KEY" in caught.value.problems
+    )
+
+
+def test_every_stack_checks(project_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(project_root), "check"]) == 0
+    out = capsys.readouterr().out
+    rules = len(load_catalog(project_root).rules)
+    assert all(f"{stack}: {rules} rules" in out for stack in ("local", "staging", "prod"))

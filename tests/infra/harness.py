@@ -9,7 +9,6 @@ Pulumi's config (objects as JSON, as the CLI does) plus fake secret values stand
 from __future__ import annotations
 
 import asyncio
-
 import json
 import runpy
 import sys

@@ -18,9 +18,9 @@ from pulumi.runtime import rpc
 from pricecheck_alerts.catalog import load_catalog
 from pricecheck_alerts.compiler import compile_stack
 from pricecheck_alerts.resources import StackResources, bind_block_ids
-from pricecheck_alerts.stacks import SECRET_ENV, load_stack
+from pricecheck_alerts.stacks import load_stack
 
-from .harness import FAKE_SECRETS, ROOT, StackRun, integration_key, run_stack
+from .harness import ROOT, StackRun, integration_key, run_stack
 
 STACKS = ["local", "staging", "prod"]
 AUTOMATION = "pulumi-python:dynamic/prefect:Automation"
@@ -46,13 +46,8 @@ COMPONENTS = {
 
 
 def compiled(stack: str) -> StackResources:
-    """The stack as the program compiles it: secrets declared in Pulumi config (staging and
-    prod get theirs from `pulumi config set --secret`, here the harness's fakes)."""
-    config = load_stack(ROOT, stack, {})
-    if stack != "local":
-        declared = frozenset(k for k in FAKE_SECRETS if k in SECRET_ENV)
-        config = config.model_copy(update={"declared_secrets": declared})
-    return compile_stack(load_catalog(ROOT), config)
+    """The stack as the program compiles it."""
+    return compile_stack(load_catalog(ROOT), load_stack(ROOT, stack, {}))
 
 
 def plain(value: Any) -> Any:

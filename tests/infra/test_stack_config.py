@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pricecheck_alerts.apply import work_pool_inputs
 from pricecheck_alerts.catalog import load_catalog
 from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.stacks import SECRET_ENV, PagerDutyConfig, WorkPoolConfig, load_stack
+from pricecheck_alerts.stacks import PagerDutyConfig, WorkPoolConfig, load_stack
 
 from .harness import ROOT
 
@@ -64,10 +64,7 @@ def test_apply_builds_the_container_pool_template_from_the_stack() -> None:
     """`apply` and the Pulumi program take a kubernetes pool's template from the stack
     file, with the job variables as defaults, and leave the compiled spec untouched."""
     config = load_stack(ROOT, "prod", {})
-    declared = frozenset(k for k in SECRET_ENV if k != "pagerdutyRoutingKey")
-    resources = compile_stack(
-        load_catalog(ROOT), config.model_copy(update={"declared_secrets": declared})
-    )
+    resources = compile_stack(load_catalog(ROOT), config)
     [inputs] = work_pool_inputs(resources)
     properties = inputs["base_job_template"]["variables"]["properties"]
     assert properties["image"]["default"] == "ghcr.io/pricechecktn/pipeline:stable"
