@@ -60,6 +60,11 @@ class TaskRunFacts(_Facts):
     url: str | None = None
 
 
+class DeliveryFacts(_Facts):
+    automation: str | None = None
+    block: str | None = None
+
+
 class StaticFacts(_Facts):
     """What the compiler knew: the rule and the stack."""
 
@@ -83,6 +88,7 @@ class AlertFacts(_Facts):
     flow: FlowFacts = Field(default_factory=FlowFacts)
     deployment: DeploymentFacts = Field(default_factory=DeploymentFacts)
     task_run: TaskRunFacts = Field(default_factory=TaskRunFacts)
+    delivery: DeliveryFacts = Field(default_factory=DeliveryFacts)
 
     @classmethod
     def parse(cls, body: str) -> AlertFacts:
@@ -114,8 +120,10 @@ class AlertFacts(_Facts):
 
     @property
     def event_facts(self) -> dict[str, Any]:
-        """The payload of a pipeline signal; state-change payloads are Prefect's own."""
-        if not (self.event.name or "").startswith("pricechecktn."):
+        """The payload of a pipeline signal or a failed delivery; the payloads of run state
+        changes are Prefect's internals and say nothing the other fields do not."""
+        name = self.event.name or ""
+        if name.startswith(("prefect.flow-run.", "prefect.task-run.")):
             return {}
         return dict(self.event.payload or {})
 

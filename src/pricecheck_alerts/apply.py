@@ -95,8 +95,9 @@ def apply_stack(
         {key for b in resources.blocks for key in b.secret_inputs.values()} - set(secrets)
     )
     if missing:
-        raise ConfigError([f"secret '{key}' has no value: set {secret_env_var(key)}"
-                           for key in missing])
+        raise ConfigError(
+            [f"secret '{key}' has no value: set {secret_env_var(key)}" for key in missing]
+        )
 
     pools = WorkPools(api_url)
     for inputs in work_pool_inputs(resources):

@@ -13,6 +13,7 @@ from typing import Any
 from pricecheck_alerts.catalog import Catalog, ConfigError
 from pricecheck_alerts.models import (
     Channel,
+    DeliveryFailedTrigger,
     FlowRunStateTrigger,
     PipelineEventTrigger,
     Rule,
@@ -47,6 +48,12 @@ _OBJECTS_FOR_RUNS = ("event", "flow_run", "flow", "deployment")
 
 def automation_name(stack: StackConfig, rule: str, *suffix: str) -> str:
     return "/".join(("pricechecktn", stack.environment, rule, *suffix))
+
+
+def meta_automation_name(stack: StackConfig, rule: str) -> str:
+    """Automations about the alerts themselves live outside `pricechecktn/<env>/*`, so a
+    failed delivery of a delivery-failure alert cannot trigger itself in a loop."""
+    return "/".join(("pricechecktn-meta", stack.environment, rule))
 
 
 def block_name(stack: StackConfig, channel: Channel, domain: str | None = None) -> str:
@@ -217,6 +224,23 @@ def compile_rule(
                 _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
             )
         ]
+    if isinstance(trigger, DeliveryFailedTrigger):
+        match = {
+            "prefect.resource.id": "prefect.automation.*",
+            "prefect.resource.name": f"{automation_name(stack, '')}*",
+        }
+        return [
+            _automation(
+                meta_automation_name(stack, rule.name),
+                rule.description,
+                rule,
+                stack,
+                _reactive(
+                    match, ["prefect.automation.action.failed"], related, ["prefect.resource.id"]
+                ),
+                _actions(rule, channels, stack, _static(rule, stack), ("event", "delivery")),
+            )
+        ]
     assert isinstance(trigger, RunDurationSlaTrigger)
     return [
         _sla_automation(rule, channels, stack, deployment, sla.max_duration_s, related)
@@ -293,8 +317,10 @@ def _channel_problems(rule: Rule, channels: list[Channel], stack: StackConfig) -
     """Channels a stack cannot serve. Secrets are not checked here: they come from Pulumi
     secret config or the environment, and whoever provisions checks they are there."""
     if Channel.email in channels and stack.email is None:
-        return [f"rule '{rule.name}': channel 'email' needs 'email' settings in "
-                f"infra/Pulumi.{stack.name}.yaml"]
+        return [
+            f"rule '{rule.name}': channel 'email' needs 'email' settings in "
+            f"infra/Pulumi.{stack.name}.yaml"
+        ]
     return []
 
 

@@ -87,8 +87,19 @@ class PipelineEventTrigger(Strict):
     event: Annotated[str, Field(pattern=EVENT_NAME)]
 
 
+class DeliveryFailedTrigger(Strict):
+    """An alert of this stack could not be delivered (`prefect.automation.action.failed`):
+    a dead webhook, a revoked routing key, an SMTP server that refuses us."""
+
+    kind: Literal["delivery-failed"]
+
+
 Trigger = Annotated[
-    FlowRunStateTrigger | TaskRunFailedTrigger | RunDurationSlaTrigger | PipelineEventTrigger,
+    FlowRunStateTrigger
+    | TaskRunFailedTrigger
+    | RunDurationSlaTrigger
+    | PipelineEventTrigger
+    | DeliveryFailedTrigger,
     Field(discriminator="kind"),
 ]
 

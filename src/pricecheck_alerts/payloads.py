@@ -87,6 +87,8 @@ def alert_fields(facts: AlertFacts) -> list[tuple[str, str]]:
         ("Flow run", facts.flow_run.name),
         ("State", facts.task_run.state or facts.flow_run.state),
         ("Task", facts.task_run.name),
+        ("Failed automation", facts.delivery.automation),
+        ("Failed channel block", facts.delivery.block),
     ]
     if facts.task_run.id and facts.task_run.run_count is not None:
         retries = facts.task_run.retries or 0

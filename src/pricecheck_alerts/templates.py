@@ -36,6 +36,11 @@ _DYNAMIC = {
         "run_count": "flow_run.run_count if flow_run.id else none",
     },
     "flow": {"name": "flow.name if flow.name else none"},
+    # Which notification block failed, for `delivery-failed` rules.
+    "delivery": {
+        "automation": "event.resource.name if event.resource else none",
+        "block": "event.resource_in_role.block.name if event.resource_in_role.block else none",
+    },
     "deployment": {
         "id": "(deployment.id|string) if deployment.id else none",
         "name": "deployment.name if deployment.name else none",

@@ -204,3 +204,21 @@ def test_every_stack_checks(project_root: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     rules = len(load_catalog(project_root).rules)
     assert all(f"{stack}: {rules} rules" in out for stack in ("local", "staging", "prod"))
+
+
+def test_delivery_failures_are_watched_from_outside_the_watched_names(
+    project_root: Path,
+) -> None:
+    automations = by_name(compiled(project_root))
+    meta = automations["pricechecktn-meta/local/delivery-failed"]
+    assert meta["trigger"]["match"] == {
+        "prefect.resource.id": "prefect.automation.*",
+        "prefect.resource.name": "pricechecktn/local/*",
+    }
+    assert meta["trigger"]["expect"] == ["prefect.automation.action.failed"]
+    # no loop: its own name is outside what it watches
+    assert all(
+        name.startswith("pricechecktn/local/")
+        for name in automations
+        if "delivery-failed" not in name
+    )

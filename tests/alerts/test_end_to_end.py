@@ -24,7 +24,14 @@ from pricecheck_alerts.local_server import LocalPrefectServer
 from pricecheck_alerts.prefect_resources import prefect_client
 from pricecheck_alerts.receivers import Delivery, Receivers
 from pricecheck_alerts.resources import StackResources
-from pricecheck_alerts.scenarios import SCENARIOS, Expected, deploy_drills, identify, play
+from pricecheck_alerts.scenarios import (
+    SCENARIOS,
+    Expected,
+    deploy_drills,
+    identify,
+    play,
+    send_event,
+)
 from pricecheck_alerts.stacks import load_stack, resolve_secrets
 
 ROUTING_KEY = "e2e0routing0key00000000000000000"
@@ -247,3 +254,37 @@ def test_invalid_config_provisions_nothing(
     before = managed_automations("local")
     assert main(["--root", str(tmp_path), "apply", "--stack", "local"]) == 1
     assert managed_automations("local") == before
+
+
+def test_a_dead_destination_raises_its_own_alert(
+    played: list[Delivery],
+    project_root: Path,
+    receivers: Receivers,
+    environ: dict[str, str],
+    stack: tuple[Catalog, StackResources],
+) -> None:
+    """Slack answers 404 for an archived webhook: the lost alert becomes a critical
+    `delivery-failed` alert on the channels that still work, once per lost delivery."""
+    _, resources = stack
+    dead = {**environ, "PRICECHECK_SLACK_INFO_URL": f"{receivers.base_url}/slack/archived"}
+    assert apply_stack(resources, resolve_secrets(project_root, "local", dead)).writes == 1
+    try:
+        receivers.store.clear()
+        send_event(
+            "pricechecktn.performance.slow_task",
+            "predict",
+            {"task": "predict", "seconds": 7.2, "limit_s": 5},
+        )
+        receivers.wait_for(lambda d: True, count=3, timeout=60)
+        time.sleep(3)  # a fourth (a loop) would show up now
+        arrived = receivers.store.all()
+        assert Counter(identify(d) for d in arrived) == Counter(
+            Expected(c, "delivery-failed") for c in ("slack-critical", "pagerduty", "email")
+        )
+        [slack] = [d for d in arrived if d.channel == "slack-critical"]
+        text = json.dumps(slack.body, ensure_ascii=False)
+        assert "*Failed automation*\\npricechecktn/local/slow-task" in text
+        assert "*Failed channel block*\\npricechecktn-local-slack-info" in text
+        assert "HTTP 404: no_service" in text
+    finally:
+        apply_stack(resources, resolve_secrets(project_root, "local", environ))
