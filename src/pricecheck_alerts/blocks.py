@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import smtplib
 import ssl
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import httpx
 from prefect.blocks.abstract import NotificationBlock, NotificationError
@@ -89,7 +89,6 @@ class EmailAlert(NotificationBlock):
     _block_type_name = "PriceCheckTN Email Alert"
     _block_type_slug = "pricechecktn-email-alert"
     _description = "SMTP delivery for PriceCheckTN alert automations."
-    security_modes: ClassVar[tuple[str, ...]] = ("insecure", "starttls", "ssl")
 
     smtp_host: str
     smtp_port: int = 587

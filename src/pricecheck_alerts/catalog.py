@@ -128,6 +128,16 @@ def load_slas(root: Path | None = None) -> Slas:
     return validate(Slas, read_yaml(path, display) or {}, display)
 
 
+def _collect(problems: list[str], model: type[M], path: Path, root: Path) -> M | None:
+    """Validate one file; on failure add its problems and return None (keep going)."""
+    display = _relative(path, root)
+    try:
+        return validate(model, read_yaml(path, display), display)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
 def load_catalog(root: Path | None = None) -> Catalog:
     """Load rules, routes and SLAs; collect every problem before raising."""
     root = root or find_project_root()
@@ -156,20 +166,8 @@ def load_catalog(root: Path | None = None) -> Catalog:
             origin[rule.name] = display
             rules.append(rule)
 
-    routes = slas = None
-    for name, model in (("routes.yaml", Routes), ("slas.yaml", Slas)):
-        path = folder / name
-        display = _relative(path, root)
-        try:
-            loaded = validate(model, read_yaml(path, display), display)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        if name == "routes.yaml":
-            routes = loaded
-        else:
-            slas = loaded
-
+    routes = _collect(problems, Routes, folder / "routes.yaml", root)
+    slas = _collect(problems, Slas, folder / "slas.yaml", root)
     if problems:
         raise ConfigError(problems)
     assert routes is not None and slas is not None
