@@ -170,78 +170,74 @@ def _automation(
     )
 
 
+def _per_event(
+    rule: Rule,
+    channels: list[Channel],
+    stack: StackConfig,
+    name: str,
+    match: dict[str, Any],
+    expect: list[str],
+    objects: tuple[str, ...],
+) -> AutomationSpec:
+    """An automation that alerts once for every matching event."""
+    trigger = _reactive(match, expect, scope_filters(rule.scope), ["prefect.resource.id"])
+    actions = _actions(rule, channels, stack, _static(rule, stack), objects)
+    return _automation(name, rule.description, rule, stack, trigger, actions)
+
+
 def compile_rule(
     rule: Rule, channels: list[Channel], stack: StackConfig, slas: Slas
 ) -> list[AutomationSpec]:
     """The automations one rule needs on one stack."""
-    related = scope_filters(rule.scope)
+    name = automation_name(stack, rule.name)
     trigger = rule.trigger
     if isinstance(trigger, FlowRunStateTrigger):
         specs = [
-            _automation(
-                automation_name(stack, rule.name),
-                rule.description,
+            _per_event(
                 rule,
+                channels,
                 stack,
-                _reactive(
-                    {"prefect.resource.id": "prefect.flow-run.*"},
-                    [f"prefect.flow-run.{s}" for s in trigger.states],
-                    related,
-                    ["prefect.resource.id"],
-                ),
-                _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
+                name,
+                {"prefect.resource.id": "prefect.flow-run.*"},
+                [f"prefect.flow-run.{s}" for s in trigger.states],
+                _OBJECTS_FOR_RUNS,
             )
         ]
         if rule.resolve_on_recovery:
-            specs.append(_resolve_automation(rule, channels, stack, related))
+            specs.append(_resolve_automation(rule, channels, stack, scope_filters(rule.scope)))
         return specs
     if isinstance(trigger, TaskRunFailedTrigger):
         return [
-            _automation(
-                automation_name(stack, rule.name),
-                rule.description,
+            _per_event(
                 rule,
+                channels,
                 stack,
-                _reactive(
-                    {"prefect.resource.id": "prefect.task-run.*"},
-                    ["prefect.task-run.Failed"],
-                    related,
-                    ["prefect.resource.id"],
-                ),
-                _actions(
-                    rule, channels, stack, _static(rule, stack), (*_OBJECTS_FOR_RUNS, "task_run")
-                ),
+                name,
+                {"prefect.resource.id": "prefect.task-run.*"},
+                ["prefect.task-run.Failed"],
+                (*_OBJECTS_FOR_RUNS, "task_run"),
             )
         ]
     if isinstance(trigger, PipelineEventTrigger):
-        return [
-            _automation(
-                automation_name(stack, rule.name),
-                rule.description,
-                rule,
-                stack,
-                _reactive({}, [trigger.event], related, ["prefect.resource.id"]),
-                _actions(rule, channels, stack, _static(rule, stack), _OBJECTS_FOR_RUNS),
-            )
-        ]
+        return [_per_event(rule, channels, stack, name, {}, [trigger.event], _OBJECTS_FOR_RUNS)]
     if isinstance(trigger, DeliveryFailedTrigger):
-        match = {
+        watched = {
             "prefect.resource.id": "prefect.automation.*",
             "prefect.resource.name": f"{automation_name(stack, '')}*",
         }
         return [
-            _automation(
-                meta_automation_name(stack, rule.name),
-                rule.description,
+            _per_event(
                 rule,
+                channels,
                 stack,
-                _reactive(
-                    match, ["prefect.automation.action.failed"], related, ["prefect.resource.id"]
-                ),
-                _actions(rule, channels, stack, _static(rule, stack), ("event", "delivery")),
+                meta_automation_name(stack, rule.name),
+                watched,
+                ["prefect.automation.action.failed"],
+                ("event", "delivery"),
             )
         ]
     assert isinstance(trigger, RunDurationSlaTrigger)
+    related = scope_filters(rule.scope)
     return [
         _sla_automation(rule, channels, stack, deployment, sla.max_duration_s, related)
         for deployment, sla in sorted(slas.deployments.items())

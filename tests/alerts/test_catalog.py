@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from pricecheck_alerts.catalog import ConfigError, load_catalog
 from pricecheck_alerts.cli import main
-
-
-@pytest.fixture
-def tree(tmp_path: Path, project_root: Path) -> Path:
-    """A copy of the real config that a test may break."""
-    shutil.copytree(project_root / "automations", tmp_path / "automations")
-    shutil.copytree(
-        project_root / "infra",
-        tmp_path / "infra",
-        ignore=shutil.ignore_patterns("__pycache__", "policy", "*.py"),
-    )
-    return tmp_path
 
 
 def write_rules(tree: Path, text: str) -> None:

@@ -99,23 +99,15 @@ def test_pipeline_signals_route_by_severity_and_domain(project_root: Path) -> No
     ]
 
 
-def test_scope_and_channel_override(tmp_path: Path, project_root: Path) -> None:
-    import shutil
-
-    shutil.copytree(project_root / "automations", tmp_path / "automations")
-    shutil.copytree(
-        project_root / "infra",
-        tmp_path / "infra",
-        ignore=shutil.ignore_patterns("__pycache__", "policy", "*.py"),
-    )
-    (tmp_path / "automations" / "rules" / "scoped.yaml").write_text(
+def test_scope_and_channel_override(tree: Path) -> None:
+    (tree / "automations" / "rules" / "scoped.yaml").write_text(
         "rules:\n  - name: scoped\n    description: d\n    severity: info\n"
         "    scope: {deployments: [a, b], tags: [nightly]}\n"
         "    trigger: {kind: flow-run-state, states: [Cancelled]}\n"
         "    message: m\n    runbook: https://runbooks.example/x\n"
         "    channels: [email]\n"
     )
-    body = by_name(compiled(tmp_path))["pricechecktn/local/scoped"]
+    body = by_name(compiled(tree))["pricechecktn/local/scoped"]
     assert body["trigger"]["match_related"] == [
         {"prefect.resource.role": "deployment", "prefect.resource.name": ["a", "b"]},
         {"prefect.resource.role": "tag", "prefect.resource.id": ["prefect.tag.nightly"]},
@@ -124,17 +116,13 @@ def test_scope_and_channel_override(tmp_path: Path, project_root: Path) -> None:
     assert '"runbook": "https://runbooks.example/x"' in body["actions"][0]["body"]
 
 
-def test_unroutable_channel_is_a_config_error(tmp_path: Path, project_root: Path) -> None:
-    import shutil
-
-    shutil.copytree(project_root / "automations", tmp_path / "automations")
-    (tmp_path / "infra").mkdir()
-    text = (project_root / "infra" / "Pulumi.local.yaml").read_text()
+def test_unroutable_channel_is_a_config_error(tree: Path) -> None:
+    stack_file = tree / "infra" / "Pulumi.local.yaml"
+    text = stack_file.read_text()
     start = text.index("  pricechecktn:email:")
-    end = text.index("  # The alert drills")
-    (tmp_path / "infra" / "Pulumi.local.yaml").write_text(text[:start] + text[end:])
+    stack_file.write_text(text[:start] + text[text.index("  # The alert drills") :])
     with pytest.raises(ConfigError) as caught:
-        compiled(tmp_path)
+        compiled(tree)
     assert (
         "rule 'flow-run-failed': channel 'email' needs 'email' settings in infra/Pulumi.local.yaml"
     ) in caught.value.problems

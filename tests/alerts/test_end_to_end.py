@@ -233,26 +233,14 @@ def test_drift_in_the_ui_is_put_back(
     assert restored.enabled and restored.description != "edited in the UI"
 
 
-def test_invalid_config_provisions_nothing(
-    played: list[Delivery],
-    tmp_path: Path,
-    project_root: Path,
-) -> None:
-    import shutil
-
+def test_invalid_config_provisions_nothing(played: list[Delivery], tree: Path) -> None:
     from pricecheck_alerts.cli import main
 
-    shutil.copytree(project_root / "automations", tmp_path / "automations")
-    shutil.copytree(
-        project_root / "infra",
-        tmp_path / "infra",
-        ignore=shutil.ignore_patterns("__pycache__", "policy", "*.py"),
-    )
-    (tmp_path / "automations" / "rules" / "bad.yaml").write_text(
+    (tree / "automations" / "rules" / "bad.yaml").write_text(
         "rules:\n  - name: bad\n    severity: loud\n"
     )
     before = managed_automations("local")
-    assert main(["--root", str(tmp_path), "apply", "--stack", "local"]) == 1
+    assert main(["--root", str(tree), "apply", "--stack", "local"]) == 1
     assert managed_automations("local") == before
 
 
