@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
 
-.PHONY: setup demo down test lint bench
+.PHONY: setup demo down test test-scale lint bench
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -28,6 +28,10 @@ lint: setup
 
 test: lint
 	$(VENV)/bin/pytest
+
+# The scale path (Prefect server on PostgreSQL with Redis messaging); needs both running.
+test-scale: setup
+	$(VENV)/bin/pytest -m scale tests/scale
 
 bench: setup
 	$(VENV)/bin/python benchmarks/alert_latency.py

@@ -26,6 +26,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def redis_messaging_env(redis_url: str) -> dict[str, str]:
+    """Settings for the scale path: events, caches, ordering and leases in Redis
+    (prefect-redis), so several server replicas can share them."""
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_URL": redis_url,
+    }
+
+
 def server_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
     """Environment for a server (and its clients) isolated under `home`."""
     url = f"http://127.0.0.1:{port}"
@@ -50,6 +62,7 @@ class LocalPrefectServer:
     home: Path
     port: int = field(default_factory=free_port)
     database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,7 +75,7 @@ class LocalPrefectServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return server_env(self.home, self.port, self.database_url)
+        return {**server_env(self.home, self.port, self.database_url), **self.extra_env}
 
     def start(self, timeout: float = 90.0) -> LocalPrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)

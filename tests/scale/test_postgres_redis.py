@@ -1,0 +1,84 @@
+"""The scale path for real: a Prefect server on PostgreSQL with Redis messaging (the setup
+several server replicas share) runs the same rules and delivers the same alerts.
+
+Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and Redis on 127.0.0.1:6379, so it is not
+part of `make test` (which must pass on a laptop without them): `make test-scale` runs it,
+and CI runs both.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from pricecheck_alerts import runs
+from pricecheck_alerts.apply import apply_stack
+from pricecheck_alerts.catalog import load_catalog
+from pricecheck_alerts.compiler import compile_stack
+from pricecheck_alerts.local_server import LocalPrefectServer, redis_messaging_env
+from pricecheck_alerts.receivers import Receivers
+from pricecheck_alerts.scenarios import CRITICAL, RESOLVED, Expected, deploy_drills, identify
+from pricecheck_alerts.stacks import load_stack, resolve_secrets
+
+pytestmark = pytest.mark.scale
+ROUTING_KEY = "scale0routing0key000000000000000"
+REDIS_URL = "redis://127.0.0.1:6379/7"
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres",
+                    "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def scale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
+    database = f"prefect_scale_{uuid.uuid4().hex[:8]}"
+    psql(f"CREATE DATABASE {database}")
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    server = LocalPrefectServer(
+        home=tmp_path_factory.mktemp("prefect-scale"),
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
+        extra_env=redis_messaging_env(REDIS_URL),
+    )
+    try:
+        server.start(timeout=120)
+        with server.as_current():
+            yield server
+    finally:
+        server.stop()
+        psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def test_failure_and_recovery_alert_on_postgres_and_redis(
+    scale_server: LocalPrefectServer, receivers: Receivers, project_root: Path,
+) -> None:
+    environ = {**receivers.urls(), "PRICECHECK_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+               "PRICECHECK_PREFECT_UI_URL": scale_server.url}
+    resources = compile_stack(load_catalog(project_root),
+                              load_stack(project_root, "local", environ))
+    apply_stack(resources, resolve_secrets(project_root, "local", environ))
+    deploy_drills(project_root, resources.work_pools[0].name)
+    receivers.store.clear()
+
+    for parameters in ({"fail": True, "message": "disk full on the PostgreSQL path"},
+                       {"fail": False}):
+        runs.execute(runs.create_run("drill-flaky/drill-flaky", parameters).id, project_root)
+    expected = Counter([Expected(c, "flow-run-failed") for c in CRITICAL]
+                       + [Expected(c, "flow-run-failed", "resolve") for c in RESOLVED])
+    receivers.wait_for(lambda d: True, count=sum(expected.values()), timeout=90)
+    time.sleep(3)
+    arrived = receivers.store.all()
+    assert Counter(identify(d) for d in arrived) == expected
+    pages = [d.body for d in arrived if d.channel == "pagerduty"]
+    assert {p["event_action"] for p in pages} == {"trigger", "resolve"}
+    assert len({p["dedup_key"] for p in pages}) == 1
+    assert "disk full on the PostgreSQL path" in pages[0]["payload"]["summary"]
+    # the events went through Redis: the triggers service recorded them there
+    assert redis.Redis.from_url(REDIS_URL).keys("triggers:seen:*")
