@@ -25,6 +25,11 @@ class EventFacts(_Facts):
     name: str | None = None
     occurred: str | None = None
     resource_name: str | None = None
+    flow: str | None = None
+    deployment: str | None = None
+
+
+class SignalFacts(_Facts):
     payload: dict[str, Any] | None = None
 
 
@@ -33,10 +38,8 @@ class FlowRunFacts(_Facts):
     name: str | None = None
     state: str | None = None
     message: str | None = None
-    url: str | None = None
     tags: list[str] = Field(default_factory=list)
     start_time: str | None = None
-    run_count: int | None = None
 
 
 class FlowFacts(_Facts):
@@ -46,7 +49,6 @@ class FlowFacts(_Facts):
 class DeploymentFacts(_Facts):
     id: str | None = None
     name: str | None = None
-    url: str | None = None
 
 
 class TaskRunFacts(_Facts):
@@ -57,7 +59,6 @@ class TaskRunFacts(_Facts):
     run_count: int | None = None
     retries: int | None = None
     tags: list[str] = Field(default_factory=list)
-    url: str | None = None
 
 
 class DeliveryFacts(_Facts):
@@ -84,6 +85,7 @@ class AlertFacts(_Facts):
     v: int
     static: StaticFacts
     event: EventFacts = Field(default_factory=EventFacts)
+    signal: SignalFacts = Field(default_factory=SignalFacts)
     flow_run: FlowRunFacts = Field(default_factory=FlowRunFacts)
     flow: FlowFacts = Field(default_factory=FlowFacts)
     deployment: DeploymentFacts = Field(default_factory=DeploymentFacts)
@@ -95,15 +97,43 @@ class AlertFacts(_Facts):
         return cls.model_validate(json.loads(body))
 
     @property
+    def flow_name(self) -> str | None:
+        return self.event.flow or self.flow.name
+
+    @property
+    def deployment_name(self) -> str | None:
+        return self.event.deployment or self.deployment.name
+
+    @property
     def subject(self) -> str:
         """What is broken: the deployment, else the flow, else the check that emitted."""
-        return self.deployment.name or self.flow.name or self.event.resource_name or "unknown"
+        return self.deployment_name or self.flow_name or self.event.resource_name or "unknown"
 
     @property
     def dedup_key(self) -> str:
-        """Environment + deployment (or flow) + rule; never the run, so a later success
-        of the same deployment can resolve the incident."""
-        return f"pricechecktn/{self.static.environment}/{self.subject}/{self.static.rule}"[:255]
+        """Environment + flow + deployment + rule: never the run, so the deployment's next
+        success resolves it; the flow too, since deployment names are unique per flow only.
+        Read from the event itself, so the trigger and its resolve always agree."""
+        names = [n for n in (self.flow_name, self.deployment_name) if n]
+        where = "/".join(names) or self.event.resource_name or "unknown"
+        return f"pricechecktn/{self.static.environment}/{where}/{self.static.rule}"[:255]
+
+    def _ui(self, path: str) -> str | None:
+        base = (self.static.ui_url or "").rstrip("/")
+        return f"{base}/{path}" if base else None
+
+    @property
+    def run_url(self) -> str | None:
+        """The flow run in the Prefect UI (from the stack's UI URL, not the server's)."""
+        return self._ui(f"runs/flow-run/{self.flow_run.id}") if self.flow_run.id else None
+
+    @property
+    def deployment_url(self) -> str | None:
+        return (
+            self._ui(f"deployments/deployment/{self.deployment.id}")
+            if (self.deployment.id)
+            else None
+        )
 
     @property
     def run_message(self) -> str | None:
@@ -120,12 +150,9 @@ class AlertFacts(_Facts):
 
     @property
     def event_facts(self) -> dict[str, Any]:
-        """The payload of a pipeline signal or a failed delivery; the payloads of run state
-        changes are Prefect's internals and say nothing the other fields do not."""
-        name = self.event.name or ""
-        if name.startswith(("prefect.flow-run.", "prefect.task-run.")):
-            return {}
-        return dict(self.event.payload or {})
+        """The payload of a pipeline signal or a failed delivery (only those rules ask the
+        server for it)."""
+        return dict(self.signal.payload or {})
 
     @property
     def occurred(self) -> str | None:
@@ -138,12 +165,21 @@ class AlertFacts(_Facts):
             return None
 
 
-_TIMEOUT = re.compile(r"time(d)?[ _-]?out|TimeoutException|deadline exceeded", re.I)
-_AUTH = re.compile(r"\b40[13]\b|Forbidden|Unauthori[sz]ed", re.I)
+# Matched on exception names and the phrases httpx, asyncio and the OS use, not on bare
+# words or numbers: "could not parse price '403,500 DT'" is not a refusal.
+_TIMEOUT = re.compile(
+    r"\b(?:\w*Timeout(?:Exception|Error)?|TimeoutError)\b|\btimed out\b|"
+    r"exceeded timeout of|deadline exceeded",
+)
+_AUTH = re.compile(
+    r"\b(?:Client error|HTTP|status(?: code)?)\W{0,3}'?40[13]\b|"
+    r"\b40[13] (?:Forbidden|Unauthorized)\b",
+    re.I,
+)
 _CONNECTION = re.compile(
-    r"ConnectError|Connection (refused|reset|aborted)|Name or service not known|"
+    r"\bConnectError\b|Connection (?:refused|reset|aborted)|Name or service not known|"
     r"nodename nor servname|Temporary failure in name resolution|No route to host|"
-    r"RemoteProtocolError|Server disconnected",
+    r"\bRemoteProtocolError\b|Server disconnected",
     re.I,
 )
 

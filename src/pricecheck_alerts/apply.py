@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pricecheck_alerts.blocks import ALERT_BLOCK_SLUGS
 from pricecheck_alerts.catalog import ConfigError
 from pricecheck_alerts.prefect_resources import (
     Automations,
@@ -38,6 +39,8 @@ class ApplyReport:
     """What an apply did, per kind and outcome: `counts[(kind, outcome)]`."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Updated automations whose open windows the server restarted (Automations.has_windows).
+    restarted_windows: list[str] = field(default_factory=list)
 
     def record(self, kind: str, outcome: str) -> None:
         self.counts[(kind, outcome)] += 1
@@ -133,11 +136,33 @@ def apply_stack(
     managed = managed_automations(resources.stack, api_url)
     for spec in resources.automations:
         body = bind_block_ids(spec.body, block_ids)
-        upsert(automations, managed.pop(spec.name, None), body, report)
+        existing = managed.pop(spec.name, None)
+        before = report.counts[(automations.kind, "updated")]
+        upsert(automations, existing, body, report)
+        if report.counts[(automations.kind, "updated")] > before and automations.has_windows(body):
+            report.restarted_windows.append(spec.name)
     for stale_id in managed.values():
         automations.delete(stale_id)
         report.record(automations.kind, "deleted")
+    # Blocks after automations: nothing may still point at a block that goes.
+    for stale_id in stale_blocks(blocks, resources, block_ids):
+        blocks.delete(stale_id)
+        report.record(blocks.kind, "deleted")
     return report
+
+
+def stale_blocks(
+    blocks: BlockDocuments, resources: StackResources, kept: dict[str, str]
+) -> list[str]:
+    """Ids of this stack's alert blocks (our block types, named for its environment) that
+    the rules no longer use: a removed channel's secret does not linger on the server."""
+    prefix = f"pricechecktn-{resources.environment}-"
+    return [
+        block_id
+        for slug in ALERT_BLOCK_SLUGS
+        for name, block_id in blocks.of_type(slug).items()
+        if name.startswith(prefix) and name not in kept
+    ]
 
 
 def managed_automations(stack: str, api_url: str | None = None) -> dict[str, str]:

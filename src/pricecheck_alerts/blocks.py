@@ -14,18 +14,45 @@ import asyncio
 import contextlib
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import httpx
 from prefect.blocks.abstract import NotificationBlock, NotificationError
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from pricecheck_alerts.alerts import AlertFacts
 from pricecheck_alerts.payloads import email_message, pagerduty_event, slack_message
 
-HTTP_TIMEOUT_S = 10.0
+HTTP_TIMEOUT_S = 5.0
 MAX_ATTEMPTS = 3
 MAX_RETRY_AFTER_S = 10.0
+
+
+@contextmanager
+def delivery(what: str, *secrets: SecretStr | None) -> Iterator[None]:
+    """Every failure of a delivery becomes a `NotificationError`, so the server records
+    `prefect.automation.action.failed` (and the delivery-failed rule sees it) whatever went
+    wrong; secret values are cut out of the log the event carries."""
+    try:
+        yield
+    except Exception as exc:
+        log = exc.log if isinstance(exc, NotificationError) else f"{what} failed: {exc!r}"
+        for secret in secrets:
+            if secret is not None and secret.get_secret_value():
+                log = log.replace(secret.get_secret_value(), "**redacted**")
+        raise NotificationError(log=log) from exc
+
+
+def _http_url(value: object) -> object:
+    """Strip stray whitespace (a pasted newline) and insist on http(s)."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if isinstance(text, str):
+        text = text.strip()
+        if not text.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+    return text
 
 
 async def post_json(url: str, payload: dict[str, Any]) -> httpx.Response:
@@ -62,9 +89,12 @@ class SlackAlert(NotificationBlock):
 
     webhook_url: SecretStr = Field(description="The Slack incoming webhook URL.")
 
+    _check_url = field_validator("webhook_url", mode="before")(_http_url)
+
     async def notify(self, body: str, subject: str | None = None) -> None:
-        facts = AlertFacts.parse(body)
-        await post_json(self.webhook_url.get_secret_value(), slack_message(facts))
+        with delivery("Slack delivery", self.webhook_url):
+            facts = AlertFacts.parse(body)
+            await post_json(self.webhook_url.get_secret_value(), slack_message(facts))
 
 
 class PagerDutyAlert(NotificationBlock):
@@ -77,10 +107,13 @@ class PagerDutyAlert(NotificationBlock):
     events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue")
     routing_key: SecretStr = Field(description="The integration (routing) key, 32 chars.")
 
+    _check_url = field_validator("events_url", mode="before")(_http_url)
+
     async def notify(self, body: str, subject: str | None = None) -> None:
-        facts = AlertFacts.parse(body)
-        event = pagerduty_event(facts, self.routing_key.get_secret_value())
-        await post_json(self.events_url, event)
+        with delivery("PagerDuty delivery", self.routing_key):
+            facts = AlertFacts.parse(body)
+            event = pagerduty_event(facts, self.routing_key.get_secret_value())
+            await post_json(self.events_url, event)
 
 
 class EmailAlert(NotificationBlock):
@@ -115,11 +148,10 @@ class EmailAlert(NotificationBlock):
             smtp.send_message(message)
 
     async def notify(self, body: str, subject: str | None = None) -> None:
-        facts = AlertFacts.parse(body)
-        try:
-            await asyncio.to_thread(self._send, facts)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise NotificationError(log=f"SMTP delivery failed: {exc!r}") from exc
+        with delivery("SMTP delivery", self.password):
+            await asyncio.to_thread(self._send, AlertFacts.parse(body))
 
 
-ALERT_BLOCKS: tuple[type[NotificationBlock], ...] = (SlackAlert, PagerDutyAlert, EmailAlert)
+ALERT_BLOCK_SLUGS = tuple(
+    block.get_block_type_slug() for block in (SlackAlert, PagerDutyAlert, EmailAlert)
+)

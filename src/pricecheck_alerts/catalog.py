@@ -37,6 +37,13 @@ class Catalog:
     slas: Slas
 
 
+def available_stacks(root: Path) -> list[str]:
+    """The stacks `infra/Pulumi.<stack>.yaml` defines."""
+    return sorted(
+        p.name[len("Pulumi.") : -len(".yaml")] for p in (root / "infra").glob("Pulumi.*.yaml")
+    )
+
+
 def find_project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above `start` (default: cwd) that holds `automations/`."""
     here = (start or Path.cwd()).resolve()
@@ -168,6 +175,14 @@ def load_catalog(root: Path | None = None) -> Catalog:
 
     routes = _collect(problems, Routes, folder / "routes.yaml", root)
     slas = _collect(problems, Slas, folder / "slas.yaml", root)
+    if routes is not None and (root / "infra").is_dir():
+        known = available_stacks(root)
+        problems += [
+            f"automations/routes.yaml: field 'stacks.{name}': no such stack "
+            f"(known: {', '.join(known)})"
+            for name in routes.stacks
+            if name not in known
+        ]
     if problems:
         raise ConfigError(problems)
     assert routes is not None and slas is not None

@@ -10,10 +10,16 @@ from pathlib import Path
 
 import yaml
 
-from pricecheck_alerts.catalog import Catalog, ConfigError, find_project_root, load_catalog
+from pricecheck_alerts.catalog import (
+    Catalog,
+    ConfigError,
+    available_stacks,
+    find_project_root,
+    load_catalog,
+)
 from pricecheck_alerts.compiler import compile_stack
 from pricecheck_alerts.resources import StackResources
-from pricecheck_alerts.stacks import available_stacks, load_stack, resolve_secrets
+from pricecheck_alerts.stacks import load_stack, resolve_secrets
 
 
 def compile_for(root: Path, stack: str) -> tuple[Catalog, StackResources]:
@@ -70,6 +76,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     report = apply_stack(resources, secrets)
     print("\n".join(report.lines()))
     print(f"{report.writes} writes")
+    if report.restarted_windows:
+        print(
+            "note: updating these restarted their open windows (a failure waiting for its "
+            "recovery, a run inside its SLA window): " + ", ".join(report.restarted_windows)
+        )
     return 0
 
 

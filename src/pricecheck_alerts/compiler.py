@@ -38,6 +38,7 @@ from pricecheck_alerts.templates import facts_template
 # A recovery resolves incidents opened up to this long before it; older ones are left to
 # PagerDuty's auto-resolve timeout.
 RECOVERY_WINDOW = timedelta(days=7)
+DELIVERY_FAILURE_WINDOW = timedelta(minutes=15)
 # Every state a flow run can end in: the SLA clock stops at any of them.
 TERMINAL_FLOW_RUN_EVENTS = [
     f"prefect.flow-run.{state}"
@@ -219,29 +220,45 @@ def compile_rule(
             )
         ]
     if isinstance(trigger, PipelineEventTrigger):
-        return [_per_event(rule, channels, stack, name, {}, [trigger.event], _OBJECTS_FOR_RUNS)]
-    if isinstance(trigger, DeliveryFailedTrigger):
-        watched = {
-            "prefect.resource.id": "prefect.automation.*",
-            "prefect.resource.name": f"{automation_name(stack, '')}*",
-        }
         return [
             _per_event(
-                rule,
-                channels,
-                stack,
-                meta_automation_name(stack, rule.name),
-                watched,
-                ["prefect.automation.action.failed"],
-                ("event", "delivery"),
+                rule, channels, stack, name, {}, [trigger.event], (*_OBJECTS_FOR_RUNS, "signal")
             )
         ]
+    if isinstance(trigger, DeliveryFailedTrigger):
+        return [_delivery_failed_automation(rule, channels, stack)]
     assert isinstance(trigger, RunDurationSlaTrigger)
     related = scope_filters(rule.scope)
     return [
         _sla_automation(rule, channels, stack, deployment, sla.max_duration_s, related)
         for deployment, sla in sorted(slas.deployments.items())
     ]
+
+
+def _delivery_failed_automation(
+    rule: Rule, channels: list[Channel], stack: StackConfig
+) -> AutomationSpec:
+    """Lost deliveries of this stack's alerts, one alert per dead channel block and window:
+    a dead webhook behind a storm of alerts must not become a storm of pages. It watches
+    `pricechecktn/<env>/*` and is named outside it, so its own failures cannot loop."""
+    trigger = {
+        "type": "event",
+        "posture": "Reactive",
+        "match": {
+            "prefect.resource.id": "prefect.automation.*",
+            "prefect.resource.name": f"{automation_name(stack, '')}*",
+        },
+        "match_related": scope_filters(rule.scope),
+        "after": [],
+        "expect": ["prefect.automation.action.failed"],
+        "for_each": ["related:block:prefect.resource.id"],
+        "threshold": 1,
+        "within": int(DELIVERY_FAILURE_WINDOW.total_seconds()),
+    }
+    actions = _actions(rule, channels, stack, _static(rule, stack), ("event", "signal", "delivery"))
+    return _automation(
+        meta_automation_name(stack, rule.name), rule.description, rule, stack, trigger, actions
+    )
 
 
 def _sla_automation(

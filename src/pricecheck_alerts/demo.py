@@ -26,7 +26,14 @@ from pricecheck_alerts.catalog import find_project_root
 from pricecheck_alerts.cli import compile_for
 from pricecheck_alerts.local_server import LocalPrefectServer
 from pricecheck_alerts.receivers import Delivery
-from pricecheck_alerts.scenarios import SCENARIOS, Expected, deploy_drills, identify, play
+from pricecheck_alerts.scenarios import (
+    SCENARIOS,
+    Expected,
+    deploy_drills,
+    identify,
+    play,
+    wait_for_alerts,
+)
 from pricecheck_alerts.stacks import resolve_secrets
 
 SERVER_PORT = 4200
@@ -45,8 +52,21 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _ours_or_free(port: int, pid_file: Path, what: str) -> bool:
+    """True if `port` is held by what an earlier `make demo` started; False if free.
+    Anything else on the port is someone else's: the demo must not provision into it."""
+    if not _port_open(port):
+        return False
+    if not pid_file.exists():
+        raise SystemExit(
+            f"port {port} is in use by another process, not by an earlier `make demo`'s "
+            f"{what}; stop it (or `make down` if it is ours) and try again"
+        )
+    return True
+
+
 def _start_receivers(folder: Path) -> None:
-    if _port_open(HTTP_PORT):
+    if _ours_or_free(HTTP_PORT, folder / "receivers.pid", "receivers"):
         httpx.delete(f"http://127.0.0.1:{HTTP_PORT}/_received", timeout=5)
         return
     log = (folder / "receivers.log").open("ab")
@@ -74,8 +94,8 @@ def _start_receivers(folder: Path) -> None:
 
 def _start_server(folder: Path) -> LocalPrefectServer:
     server = LocalPrefectServer(home=folder / "prefect", port=SERVER_PORT)
-    if _port_open(SERVER_PORT):
-        server.wait_healthy(30)  # a server from an earlier `make demo`
+    if _ours_or_free(SERVER_PORT, server.home / "server.pid", "Prefect server"):
+        server.wait_healthy(30)
         return server
     print(f"Starting Prefect server on {server.url} (state in {server.home}) ...")
     return server.start()
@@ -84,17 +104,6 @@ def _start_server(folder: Path) -> LocalPrefectServer:
 def received() -> list[Delivery]:
     response = httpx.get(f"http://127.0.0.1:{HTTP_PORT}/_received", timeout=5)
     return [Delivery(**item) for item in response.json()]
-
-
-def wait_for_alerts(expected: Counter[Expected]) -> list[Delivery]:
-    deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
-    while True:
-        deliveries = received()
-        got = Counter(identify(d) for d in deliveries)
-        if all(got[e] >= n for e, n in expected.items()) or time.monotonic() > deadline:
-            time.sleep(3)  # let stragglers (duplicates) show themselves
-            return received()
-        time.sleep(1)
 
 
 def report(expected: Counter[Expected], deliveries: list[Delivery]) -> bool:
@@ -146,7 +155,7 @@ def play_all(root: Path) -> bool:
         if running is not None:
             background.append(running)
         expected.update(scenario.alerts)
-    deliveries = wait_for_alerts(expected)
+    deliveries = wait_for_alerts(received, expected, timeout=ARRIVAL_TIMEOUT_S)
     for process in background:
         process.wait(timeout=60)
     return report(expected, deliveries)

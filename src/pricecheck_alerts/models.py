@@ -114,7 +114,7 @@ class Rule(Strict):
     trigger: Trigger
     message: str = Field(min_length=1, max_length=200)
     runbook: str = Field(min_length=1)
-    channels: list[Channel] | None = None
+    channels: list[Channel] | None = Field(default=None, min_length=1)
     domain: Domain | None = None
     resolve_on_recovery: bool = False
     enabled: bool = True

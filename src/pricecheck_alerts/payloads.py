@@ -78,12 +78,12 @@ def _display(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def alert_fields(facts: AlertFacts) -> list[tuple[str, str]]:
-    """The labelled facts every channel shows, most useful first; empty ones left out."""
+def run_fields(facts: AlertFacts) -> list[tuple[str, str]]:
+    """The labelled facts about the run, most useful first; empty ones left out."""
     rows: list[tuple[str, str | None]] = [
         ("Environment", facts.static.environment),
-        ("Deployment", facts.deployment.name),
-        ("Flow", facts.flow.name),
+        ("Deployment", facts.deployment_name),
+        ("Flow", facts.flow_name),
         ("Flow run", facts.flow_run.name),
         ("State", facts.task_run.state or facts.flow_run.state),
         ("Task", facts.task_run.name),
@@ -97,11 +97,20 @@ def alert_fields(facts: AlertFacts) -> list[tuple[str, str]]:
         rows.append(("Duration SLA", f"{facts.static.max_duration_s} s"))
     if facts.flow_run.start_time:
         rows.append(("Started", facts.flow_run.start_time))
-    for key, value in list(facts.event_facts.items())[:MAX_EVENT_FACTS]:
-        rows.append((str(key), _display(value)))
     if facts.event.name and not facts.flow_run.id:
         rows.append(("Event", facts.event.name))
     return [(label, value) for label, value in rows if value not in (None, "")]
+
+
+def signal_fields(facts: AlertFacts) -> list[tuple[str, str]]:
+    """The facts a pipeline check (or a failed delivery) reported, as it named them."""
+    items = list(facts.event_facts.items())[:MAX_EVENT_FACTS]
+    return [(str(key), _display(value)) for key, value in items]
+
+
+def alert_fields(facts: AlertFacts) -> list[tuple[str, str]]:
+    """Everything Slack and e-mail show as labelled fields."""
+    return run_fields(facts) + signal_fields(facts)
 
 
 def headline(facts: AlertFacts) -> str:
@@ -112,10 +121,10 @@ def headline(facts: AlertFacts) -> str:
 
 def _links(facts: AlertFacts) -> list[tuple[str, str]]:
     links = []
-    if facts.flow_run.url:
-        links.append(("Open flow run", facts.flow_run.url))
-    elif facts.deployment.url:
-        links.append(("Open deployment", facts.deployment.url))
+    if facts.run_url:
+        links.append(("Open flow run", facts.run_url))
+    elif facts.deployment_url:
+        links.append(("Open deployment", facts.deployment_url))
     links.append(("Runbook", facts.static.runbook))
     return links
 
@@ -184,12 +193,13 @@ def slack_message(facts: AlertFacts) -> dict[str, Any]:
             ],
         }
     )
-    lines = [headline(facts)]
+    # `text` is mrkdwn too: text we did not write is escaped, so a run message cannot
+    # ping `<!channel>` or disguise a link.
+    lines = [mrkdwn(headline(facts), 500)]
     if message and not resolved:
-        lines.append(one_line(message))
+        lines.append(mrkdwn(one_line(message), 1500))
     lines += [f"{label}: {url}" for label, url in _links(facts)]
-    text = "\n".join(clip(line, 1500) for line in lines)
-    return {"text": clip(text, SLACK_TEXT_MAX), "blocks": blocks}
+    return {"text": clip("\n".join(lines), SLACK_TEXT_MAX), "blocks": blocks}
 
 
 def pagerduty_event(facts: AlertFacts, routing_key: str) -> dict[str, Any]:
@@ -204,8 +214,10 @@ def pagerduty_event(facts: AlertFacts, routing_key: str) -> dict[str, Any]:
     details: dict[str, Any] = {
         "rule": facts.static.rule,
         "description": facts.static.description,
-        **{label: clip(value, PD_DETAIL_MAX) for label, value in alert_fields(facts)},
+        **{label: clip(value, PD_DETAIL_MAX) for label, value in run_fields(facts)},
     }
+    if facts.event_facts:  # under their own key: a fact named "rule" overwrites nothing
+        details["facts"] = {k: clip(v, PD_DETAIL_MAX) for k, v in signal_fields(facts)}
     if facts.run_message:
         details["message"] = clip(facts.run_message, 4 * PD_DETAIL_MAX)
     if facts.advice:
@@ -217,12 +229,13 @@ def pagerduty_event(facts: AlertFacts, routing_key: str) -> dict[str, Any]:
         "summary": clip(summary, PD_SUMMARY_MAX),
         "source": f"prefect/{facts.static.environment}",
         "severity": PD_SEVERITY[facts.static.severity],
-        "timestamp": facts.occurred,
         "component": clip(facts.subject, 255),
-        "group": clip(facts.flow.name or facts.subject, 255),
+        "group": clip(facts.flow_name or facts.subject, 255),
         "class": facts.static.rule,
         "custom_details": details,
     }
+    if facts.occurred:
+        event["payload"]["timestamp"] = facts.occurred
     event["links"] = [{"href": url, "text": label} for label, url in _links(facts)]
     event["client"] = "PriceCheckTN alerts (Prefect)"
     if facts.static.ui_url:

@@ -162,6 +162,17 @@ class BlockDocuments(PrefectResource):
                 return None
             return str(document.id)
 
+    def of_type(self, block_type_slug: str) -> dict[str, str]:
+        """Name -> id of every document of one block type (none if the type is unknown)."""
+        with self.client() as client:
+            try:
+                documents = client.read_block_documents_by_type(
+                    block_type_slug, include_secrets=False
+                )
+            except ObjectNotFound:
+                return {}
+        return {d.name: str(d.id) for d in documents if d.name}
+
 
 def _reveal(value: Any) -> Any:
     """Block data as plain JSON (SecretStr etc. unwrapped), for comparisons."""
@@ -217,9 +228,18 @@ class Automations(PrefectResource):
         )
 
     def update(self, resource_id: str, inputs: dict[str, Any]) -> str:
+        """Update in place. The server gives the trigger a new id on every update, which
+        drops its open windows (see `has_windows`)."""
         with self.client() as client:
             client.update_automation(UUID(resource_id), AutomationCore.model_validate(inputs))
         return resource_id
+
+    @staticmethod
+    def has_windows(inputs: dict[str, Any]) -> bool:
+        """Whether the trigger keeps state between events (a failure waiting for its
+        recovery, a running run inside its SLA window): an update restarts it."""
+        trigger = inputs.get("trigger", {})
+        return bool(trigger.get("after")) or trigger.get("posture") == "Proactive"
 
     def delete(self, resource_id: str) -> None:
         with self.client() as client, suppress(ObjectNotFound):

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,3 +163,21 @@ def play(scenario: Scenario, root: Path) -> subprocess.Popen[bytes] | None:
         return runs.start(flow_run.id, root)
     runs.execute(flow_run.id, root)
     return None
+
+
+def wait_for_alerts(
+    fetch: Callable[[], list[Delivery]],
+    expected: Counter[Expected],
+    timeout: float = 90,
+    settle: float = 3,
+) -> list[Delivery]:
+    """Poll `fetch` until every expected alert arrived (or `timeout`), then wait `settle`
+    seconds more so a duplicate or a stray alert shows itself, and return all deliveries."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = Counter(identify(d) for d in fetch())
+        if all(got[item] >= count for item, count in expected.items()):
+            break
+        time.sleep(0.5)
+    time.sleep(settle)
+    return fetch()

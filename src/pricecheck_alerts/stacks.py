@@ -16,10 +16,12 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, HttpUrl, model_validator
 
-from pricecheck_alerts.catalog import ConfigError, read_yaml, validate
+from pricecheck_alerts.catalog import ConfigError, available_stacks, read_yaml, validate
 from pricecheck_alerts.models import Channel, Domain, Slas, Strict
 
 NAMESPACE = "pricechecktn"
+# The embedded default: its "secrets" are loopback receivers, so plain text is fine there.
+LOCAL_STACK = "local"
 
 # Secret config key -> environment variable that can supply or override it.
 SECRET_ENV = {
@@ -175,12 +177,6 @@ def stack_file(root: Path, stack: str) -> Path:
     return root / "infra" / f"Pulumi.{stack}.yaml"
 
 
-def available_stacks(root: Path) -> list[str]:
-    return sorted(
-        p.name[len("Pulumi.") : -len(".yaml")] for p in (root / "infra").glob("Pulumi.*.yaml")
-    )
-
-
 def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
     """The `pricechecktn:` keys of a Pulumi stack file, namespace stripped."""
     path = stack_file(root, stack)
@@ -189,9 +185,26 @@ def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
         known = ", ".join(available_stacks(root)) or "none"
         raise ConfigError([f"{display}: no such stack (known stacks: {known})"])
     data = read_yaml(path, display) or {}
-    config = data.get("config") or {}
+    if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
+        raise ConfigError([f"{display}: must be a mapping with a 'config' mapping of settings"])
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+    config = data.get("config") or {}
+    raw = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+    if stack != LOCAL_STACK:
+        plain = [
+            key
+            for key in (*SECRET_ENV, "pagerdutyToken", "prefectApiKey")
+            if isinstance(raw.get(key), str)
+        ]
+        if plain:
+            raise ConfigError(
+                [
+                    f"{display}: field '{key}': a secret in plain text; set it with "
+                    f"`pulumi config set --secret {NAMESPACE}:{key} ...`"
+                    for key in plain
+                ]
+            )
+    return raw
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -15,46 +15,55 @@ from typing import Any
 
 FACTS_VERSION = 1
 
-# Facts read from the server's objects when the automation fires. The objects may be
-# missing (a custom event outside a run has no flow_run): each value falls back to null.
+# Facts read when the automation fires. What identifies the problem (flow and deployment
+# names, task attempts) comes from the event itself, which the server always has; the API
+# objects (`flow_run`, ...) add detail and may be missing (a custom event outside a run has
+# no flow_run, and a failed API read gives none): each value falls back to null.
 _DYNAMIC = {
     "event": {
         "id": "(event.id|string) if event.id else none",
         "name": "event.event",
         "occurred": "(event.occurred|string) if event.occurred else none",
         "resource_name": "event.resource.name if event.resource else none",
-        "payload": "event.payload if event.payload else none",
+        "flow": "event.resource_in_role.flow.name if event.resource_in_role.flow else none",
+        "deployment": (
+            "event.resource_in_role.deployment.name if event.resource_in_role.deployment else none"
+        ),
     },
+    # The facts a pipeline signal (or a failed delivery) carries.
+    "signal": {"payload": "event.payload if event.payload else none"},
     "flow_run": {
         "id": "(flow_run.id|string) if flow_run.id else none",
         "name": "flow_run.name if flow_run.name else none",
         "state": "flow_run.state.name if flow_run.state else none",
         "message": "flow_run.state.message if flow_run.state else none",
-        "url": "(flow_run|ui_url) if flow_run.id else none",
         "tags": "flow_run.tags if flow_run.tags else []",
         "start_time": "(flow_run.start_time|string) if flow_run.start_time else none",
-        "run_count": "flow_run.run_count if flow_run.id else none",
     },
     "flow": {"name": "flow.name if flow.name else none"},
-    # Which notification block failed, for `delivery-failed` rules.
-    "delivery": {
-        "automation": "event.resource.name if event.resource else none",
-        "block": "event.resource_in_role.block.name if event.resource_in_role.block else none",
-    },
     "deployment": {
         "id": "(deployment.id|string) if deployment.id else none",
         "name": "deployment.name if deployment.name else none",
-        "url": "(deployment|ui_url) if deployment.id else none",
     },
     "task_run": {
         "id": "(task_run.id|string) if task_run.id else none",
         "name": "task_run.name if task_run.name else none",
         "state": "task_run.state.name if task_run.state else none",
         "message": "task_run.state.message if task_run.state else none",
-        "run_count": "task_run.run_count if task_run.id else none",
-        "retries": "task_run.empirical_policy.retries if task_run.id else none",
-        "tags": "task_run.tags if task_run.tags else []",
-        "url": "(task_run|ui_url) if task_run.id else none",
+        # the event's own count: the API's may lag behind the final attempt
+        "run_count": (
+            "(event.resource['prefect.run-count']|int) "
+            "if event.resource['prefect.run-count'] else none"
+        ),
+        "retries": (
+            "event.payload.task_run.empirical_policy.retries if event.payload.task_run else none"
+        ),
+        "tags": "event.payload.task_run.tags if event.payload.task_run else []",
+    },
+    # Which notification block failed, for `delivery-failed` rules.
+    "delivery": {
+        "automation": "event.resource.name if event.resource else none",
+        "block": "event.resource_in_role.block.name if event.resource_in_role.block else none",
     },
 }
 

@@ -146,3 +146,38 @@ def test_every_rule_has_a_runbook_in_the_repo(project_root: Path) -> None:
     for rule in load_catalog(project_root).rules:
         if rule.runbook.startswith("docs/"):
             assert (project_root / rule.runbook).is_file(), rule.runbook
+
+
+def test_empty_channel_override_is_an_error(tree: Path) -> None:
+    write_rules(tree, RULE + "    channels: []\n")
+    [problem] = problems(tree)
+    assert "rule 'my-rule': field 'channels'" in problem
+
+
+def test_routes_for_an_unknown_stack_are_an_error(tree: Path) -> None:
+    (tree / "automations" / "routes.yaml").write_text(
+        "defaults: {critical: [email], warning: [email], info: [email]}\n"
+        "stacks: {prd: {critical: [pagerduty]}}\n"
+    )
+    assert problems(tree) == [
+        "automations/routes.yaml: field 'stacks.prd': no such stack (known: local, prod, staging)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- just a list\n", "infra/Pulumi.prod.yaml: must be a mapping with a 'config' mapping"),
+        (
+            "config:\n  pricechecktn:slackCriticalUrl: https://hooks.example/T0/B0/x\n",
+            "infra/Pulumi.prod.yaml: field 'slackCriticalUrl': a secret in plain text; set it "
+            "with `pulumi config set --secret pricechecktn:slackCriticalUrl ...`",
+        ),
+    ],
+)
+def test_bad_stack_files(
+    tree: Path, text: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tree / "infra" / "Pulumi.prod.yaml").write_text(text)
+    assert main(["--root", str(tree), "check", "--stack", "prod"]) == 1
+    assert f"error: {expected}" in capsys.readouterr().err

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from pricecheck_alerts.apply import apply_stack, managed_automations
 from pricecheck_alerts.catalog import Catalog, load_catalog
 from pricecheck_alerts.compiler import compile_stack
 from pricecheck_alerts.local_server import LocalPrefectServer
-from pricecheck_alerts.prefect_resources import prefect_client
+from pricecheck_alerts.prefect_resources import BlockDocuments, prefect_client
 from pricecheck_alerts.receivers import Delivery, Receivers
 from pricecheck_alerts.resources import StackResources
 from pricecheck_alerts.scenarios import (
@@ -31,6 +30,7 @@ from pricecheck_alerts.scenarios import (
     identify,
     play,
     send_event,
+    wait_for_alerts,
 )
 from pricecheck_alerts.stacks import load_stack, resolve_secrets
 
@@ -70,11 +70,11 @@ def played(
         if running is not None:
             background.append(running)
         expected.update(scenario.alerts)
-    receivers.wait_for(lambda d: True, count=sum(expected.values()), timeout=90)
-    time.sleep(5)  # anything extra (a duplicate, a stray resolve) shows up now
+    # `settle`: anything extra (a duplicate, a stray resolve) shows up meanwhile
+    arrived = wait_for_alerts(receivers.store.all, expected, timeout=90, settle=5)
     for process in background:
         process.wait(timeout=60)
-    yield receivers.store.all()
+    yield arrived
 
 
 def of(
@@ -107,7 +107,7 @@ def test_failure_pages_everywhere_with_hostile_text(played: list[Delivery]) -> N
     assert len(message) <= 3000
     payload = page.body["payload"]
     assert page.body["routing_key"] == ROUTING_KEY
-    assert page.body["dedup_key"] == "pricechecktn/local/drill-flaky/flow-run-failed"
+    assert page.body["dedup_key"] == "pricechecktn/local/drill-flaky/drill-flaky/flow-run-failed"
     assert len(payload["summary"]) <= 1024 and payload["severity"] == "critical"
     assert payload["component"] == "drill-flaky" and payload["class"] == "flow-run-failed"
     assert "/runs/flow-run/" in page.body["links"][0]["href"]
@@ -198,12 +198,55 @@ def test_apply_is_idempotent_prunes_and_spares_the_unmanaged(
     )
     report = apply_stack(compile_stack(fewer, load_stack(project_root, "local", environ)), secrets)
     assert report.counts[("automation", "deleted")] == 1
+    # slow-task was the only info rule: its channel's block (and secret) goes too
+    assert report.counts[("block_document", "deleted")] == 1 and report.writes == 2
     assert "pricechecktn/local/slow-task" not in managed_automations("local")
+    assert "pricechecktn-local-slack-info" not in BlockDocuments().of_type(
+        "pricechecktn-slack-alert"
+    )
     with prefect_client() as client:
         assert client.read_automation(foreign) is not None
-    # and back: the full stack restores the pruned rule, nothing else changes
+    # and back: the full stack restores the pruned rule and block, nothing else changes
     report = apply_stack(resources, secrets)
-    assert report.counts[("automation", "created")] == 1 and report.writes == 1
+    assert report.counts[("automation", "created")] == 1 and report.writes == 2
+
+
+def test_editing_a_rule_reports_the_windows_it_restarts(
+    played: list[Delivery],
+    project_root: Path,
+    environ: dict[str, str],
+    stack: tuple[Catalog, StackResources],
+) -> None:
+    """A failure waiting for its recovery (or a run inside its SLA window) lives in a
+    bucket keyed by trigger id, and the server gives a trigger a new id on every update:
+    apply must say which automations lost their windows."""
+    catalog, resources = stack
+    secrets = resolve_secrets(project_root, "local", environ)
+    name = "pricechecktn/local/flow-run-failed/resolve"
+
+    def trigger_id() -> str:
+        path = {"id": managed_automations("local")[name]}
+        with prefect_client() as client:
+            return client.request("GET", "/automations/{id}", path_params=path).json()["trigger"][
+                "id"
+            ]
+
+    before = trigger_id()
+    edited = Catalog(
+        rules=tuple(
+            r.model_copy(update={"message": "Flow run failed (edited)"})
+            if r.name == "flow-run-failed"
+            else r
+            for r in catalog.rules
+        ),
+        routes=catalog.routes,
+        slas=catalog.slas,
+    )
+    report = apply_stack(compile_stack(edited, load_stack(project_root, "local", environ)), secrets)
+    assert report.counts[("automation", "updated")] == 2  # the rule and its resolve
+    assert trigger_id() != before  # the server's doing: the reason for the report
+    assert report.restarted_windows == [name]
+    assert apply_stack(resources, secrets).writes == 2
 
 
 def test_drift_in_the_ui_is_put_back(
@@ -233,7 +276,9 @@ def test_drift_in_the_ui_is_put_back(
     assert restored.enabled and restored.description != "edited in the UI"
 
 
-def test_invalid_config_provisions_nothing(played: list[Delivery], tree: Path) -> None:
+def test_invalid_config_provisions_nothing(
+    played: list[Delivery], tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pricecheck_alerts.cli import main
 
     (tree / "automations" / "rules" / "bad.yaml").write_text(
@@ -242,6 +287,9 @@ def test_invalid_config_provisions_nothing(played: list[Delivery], tree: Path) -
     before = managed_automations("local")
     assert main(["--root", str(tree), "apply", "--stack", "local"]) == 1
     assert managed_automations("local") == before
+    assert (
+        "error: automations/rules/bad.yaml: rule 'bad': field 'severity'" in capsys.readouterr().err
+    )
 
 
 def test_a_dead_destination_raises_its_own_alert(
@@ -254,7 +302,8 @@ def test_a_dead_destination_raises_its_own_alert(
     """Slack answers 404 for an archived webhook: the lost alert becomes a critical
     `delivery-failed` alert on the channels that still work, once per lost delivery."""
     _, resources = stack
-    dead = {**environ, "PRICECHECK_SLACK_INFO_URL": f"{receivers.base_url}/slack/archived"}
+    dead_url = f"{receivers.base_url}/slack/archived"
+    dead = {**environ, "PRICECHECK_SLACK_INFO_URL": dead_url}
     assert apply_stack(resources, resolve_secrets(project_root, "local", dead)).writes == 1
     try:
         receivers.store.clear()
@@ -263,16 +312,47 @@ def test_a_dead_destination_raises_its_own_alert(
             "predict",
             {"task": "predict", "seconds": 7.2, "limit_s": 5},
         )
-        receivers.wait_for(lambda d: True, count=3, timeout=60)
-        time.sleep(3)  # a fourth (a loop) would show up now
-        arrived = receivers.store.all()
-        assert Counter(identify(d) for d in arrived) == Counter(
+        expected = Counter(
             Expected(c, "delivery-failed") for c in ("slack-critical", "pagerduty", "email")
         )
+        arrived = wait_for_alerts(receivers.store.all, expected, timeout=60)
+        assert Counter(identify(d) for d in arrived) == expected  # once, and no loop
         [slack] = [d for d in arrived if d.channel == "slack-critical"]
         text = json.dumps(slack.body, ensure_ascii=False)
         assert "*Failed automation*\\npricechecktn/local/slow-task" in text
         assert "*Failed channel block*\\npricechecktn-local-slack-info" in text
         assert "HTTP 404: no_service" in text
+        assert dead_url not in json.dumps([d.body for d in arrived])
+        # a second lost delivery to the same block within the window: no second page
+        receivers.store.clear()
+        send_event("pricechecktn.performance.slow_task", "predict", {"seconds": 8.1})
+        assert wait_for_alerts(receivers.store.all, Counter(), timeout=0, settle=8) == []
     finally:
         apply_stack(resources, resolve_secrets(project_root, "local", environ))
+
+
+def test_operator_script_emits_a_signal_that_alerts(
+    played: list[Delivery], receivers: Receivers
+) -> None:
+    from scripts.emit_signal import main as emit_signal
+
+    receivers.store.clear()
+    assert (
+        emit_signal(
+            [
+                "pricechecktn.matching.quality_low",
+                "--check",
+                "matching",
+                "--fact",
+                "mean_confidence=0.42",
+                "--fact",
+                "matches=3",
+            ]
+        )
+        == 0
+    )
+    expected = Expected("slack-warnings", "matching-quality-low")
+    [alert] = wait_for_alerts(receivers.store.all, Counter([expected]), timeout=30)
+    assert identify(alert) == expected
+    assert "*mean_confidence*\\n0.42" in json.dumps(alert.body)
+    assert emit_signal(["not.a.signal!"]) == 2

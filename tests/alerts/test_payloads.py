@@ -11,10 +11,10 @@ from uuid import UUID, uuid4
 
 import pytest
 from prefect.server.events.actions import JinjaTemplateAction
+from prefect.server.events.schemas.events import ReceivedEvent
 from prefect.server.schemas.core import FlowRun
 from prefect.server.schemas.states import State, StateType
 from prefect.server.utilities.user_templates import render_user_template_sync
-from prefect.settings import PREFECT_UI_URL, temporary_settings
 
 from pricecheck_alerts.alerts import AlertFacts, classify_scraping_error
 from pricecheck_alerts.catalog import load_catalog
@@ -57,43 +57,80 @@ def render(
     payload: dict | None = None,
     task: bool = False,
     deployment: str = "pricechecktn-pipeline",
+    missing_objects: bool = False,
 ) -> AlertFacts:
-    """Render like the server does (same sandbox, filters and undefined behaviour)."""
+    """Render like the server does: its template environment and filters, its event and
+    object models, and None for objects it could not read."""
     JinjaTemplateAction._register_filters_if_needed()
     state = State(type=StateType.FAILED, name="Failed", message=message)
-    flow_run = FlowRun(
-        id=UUID("6f1c1c9e-0000-4000-8000-000000000001"),
-        flow_id=uuid4(),
-        name="brave-lynx",
-        state=state,
-        tags=["scraping", message[:20]],
-        run_count=1,
-        start_time=datetime(2026, 11, 26, 2, 0, tzinfo=UTC),
+    run_id = UUID("6f1c1c9e-0000-4000-8000-000000000001")
+    if task:
+        name, resource = (
+            "prefect.task-run.Failed",
+            {
+                "prefect.resource.id": "prefect.task-run.7a0c",
+                "prefect.resource.name": "scrape-mytek-0",
+                "prefect.run-count": "4",
+            },
+        )
+        payload = {"task_run": {"empirical_policy": {"retries": 3}, "tags": ["scraping"]}}
+    elif payload:
+        name, resource = (
+            "pricechecktn.data.quality_low",
+            {
+                "prefect.resource.id": "pricechecktn.check.quality",
+                "prefect.resource.name": "quality",
+            },
+        )
+    else:
+        name, resource = (
+            "prefect.flow-run.Failed",
+            {
+                "prefect.resource.id": f"prefect.flow-run.{run_id}",
+                "prefect.resource.name": "brave-lynx",
+            },
+        )
+    event = ReceivedEvent(
+        occurred=datetime(2026, 11, 26, 2, 0, 5, 123000, tzinfo=UTC),
+        event=name,
+        resource=resource,
+        payload=payload or {},
+        id=uuid4(),
+        related=[
+            {
+                "prefect.resource.id": f"prefect.flow-run.{run_id}",
+                "prefect.resource.role": "flow-run",
+                "prefect.resource.name": "brave-lynx",
+            },
+            {
+                "prefect.resource.id": "prefect.flow.f1",
+                "prefect.resource.role": "flow",
+                "prefect.resource.name": "pricechecktn-pipeline",
+            },
+            {
+                "prefect.resource.id": "prefect.deployment.d1",
+                "prefect.resource.role": "deployment",
+                "prefect.resource.name": deployment,
+            },
+        ],
     )
-    context = {
-        "event": SimpleNamespace(
-            id="e1",
-            event="pricechecktn.data.quality_low" if payload else "prefect.flow-run.Failed",
-            occurred="2026-11-26 02:00:05.123+00:00",
-            resource=SimpleNamespace(name=message[:50]),
-            payload=payload or {"x": 1},
+    objects = {
+        "flow_run": FlowRun(
+            id=run_id,
+            flow_id=uuid4(),
+            name="brave-lynx",
+            state=state,
+            tags=["scraping", message[:20]],
+            run_count=1,
+            start_time=datetime(2026, 11, 26, 2, 0, tzinfo=UTC),
         ),
-        "flow_run": flow_run,
         "flow": SimpleNamespace(name="pricechecktn-pipeline"),
         "deployment": SimpleNamespace(id="d1", name=deployment),
-        "task_run": SimpleNamespace(
-            id="t1",
-            name="scrape-mytek-0",
-            state=state,
-            run_count=4,
-            empirical_policy=SimpleNamespace(retries=3),
-            tags=["scraping"],
-        )
-        if task
-        else SimpleNamespace(),
+        "task_run": SimpleNamespace(id="t1", name="scrape-mytek-0", state=state) if task else None,
     }
-    with temporary_settings({PREFECT_UI_URL: "http://127.0.0.1:4200"}):
-        rendered = render_user_template_sync(template, context)
+    if missing_objects:  # the API read failed or the objects do not exist
+        objects = dict.fromkeys(objects)
+    rendered = render_user_template_sync(template, {"event": event, **objects})
     json.loads(rendered)  # valid JSON whatever the message held
     return AlertFacts.parse(rendered)
 
@@ -135,7 +172,9 @@ def test_dedup_key_is_stable_across_runs_and_never_the_run_id(project_root: Path
     template = body_template(project_root, "pricechecktn/local/flow-run-failed")
     first, second = render(template, "a"), render(template, "b")
     assert first.dedup_key == second.dedup_key
-    assert first.dedup_key == "pricechecktn/local/pricechecktn-pipeline/flow-run-failed"
+    assert first.dedup_key == (
+        "pricechecktn/local/pricechecktn-pipeline/pricechecktn-pipeline/flow-run-failed"
+    )
     assert "6f1c1c9e" not in first.dedup_key
 
 
@@ -200,6 +239,10 @@ def test_task_failure_carries_retries_and_advice(project_root: Path) -> None:
         ("ConnectError: [Errno 111] Connection refused", "connection"),
         ("[Errno -2] Name or service not known", "connection"),
         ("ValueError: could not parse price '1 299,000 DT'", "other"),
+        ("ValueError: could not parse price '403,500 DT'", "other"),
+        ("OverflowError: datetime outside supported range", "other"),
+        ("KeyError: 'time_out_ms'", "other"),
+        ("TimeoutError()", "timeout"),
     ],
 )
 def test_scraping_errors_are_classified(message: str, cause: str) -> None:
@@ -212,3 +255,29 @@ def test_clip_and_escape_respect_utf16_limits() -> None:
     assert mrkdwn("a&b", 10) == "a&amp;b"
     cut = mrkdwn("&" * 10, 12)
     assert cut.endswith("…") and units(cut) <= 12 and "&am…" not in cut
+
+
+def test_identity_comes_from_the_event_when_objects_are_missing(project_root: Path) -> None:
+    template = body_template(project_root, "pricechecktn/local/flow-run-failed")
+    full = render(template, "boom")
+    bare = render(template, "boom", missing_objects=True)
+    # trigger and resolve agree even if one of them could not read the API objects
+    assert bare.dedup_key == full.dedup_key
+    assert bare.subject == "pricechecktn-pipeline"
+    assert slack_problems(slack_message(bare)) == []
+
+
+def test_slack_text_cannot_ping_or_fake_links(project_root: Path) -> None:
+    template = body_template(project_root, "pricechecktn/local/flow-run-failed")
+    facts = render(template, "<!channel> see <https://evil.example|Open run>")
+    slack = slack_message(facts)
+    assert "<!channel>" not in json.dumps(slack) and "<https://evil" not in json.dumps(slack)
+    assert "&lt;!channel&gt;" in slack["text"]
+
+
+def test_signal_facts_cannot_overwrite_pagerduty_details(project_root: Path) -> None:
+    template = body_template(project_root, "pricechecktn/local/model-degradation")
+    facts = render(template, "m", payload={"rule": "spoofed", "accuracy": 0.71})
+    details = pagerduty_event(facts, ROUTING_KEY)["payload"]["custom_details"]
+    assert details["rule"] == "model-degradation"
+    assert details["facts"] == {"rule": "spoofed", "accuracy": "0.71"}
