@@ -28,6 +28,8 @@ class Signal(StrEnum):
     matching_quality_low = "pricechecktn.matching.quality_low"
     scraping_success_low = "pricechecktn.scraping.success_rate_low"
     slow_task = "pricechecktn.performance.slow_task"
+    api_degraded = "pricechecktn.api.degraded"
+    report_published = "pricechecktn.report.published"
 
 
 _SCALAR = (str, int, float, bool, type(None))

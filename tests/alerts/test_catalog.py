@@ -181,3 +181,16 @@ def test_bad_stack_files(
     (tree / "infra" / "Pulumi.prod.yaml").write_text(text)
     assert main(["--root", str(tree), "check", "--stack", "prod"]) == 1
     assert f"error: {expected}" in capsys.readouterr().err
+
+
+def test_every_pipeline_signal_has_exactly_one_rule(project_root: Path) -> None:
+    """A check that emits an event nobody routes is an alert that never fires."""
+    from pricecheck_alerts.models import PipelineEventTrigger
+    from pricecheck_alerts.signals import Signal
+
+    routed = [
+        r.trigger.event
+        for r in load_catalog(project_root).rules
+        if isinstance(r.trigger, PipelineEventTrigger)
+    ]
+    assert sorted(routed) == sorted(s.value for s in Signal)

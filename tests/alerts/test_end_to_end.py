@@ -191,15 +191,17 @@ def test_apply_is_idempotent_prunes_and_spares_the_unmanaged(
         foreign = client.create_automation(
             AutomationCore(name="someone-elses", trigger=EventTrigger(expect={"x.y"}), actions=[])
         )
+    info = [r for r in catalog.rules if r.severity == "info"]
     fewer = Catalog(
-        rules=tuple(r for r in catalog.rules if r.name != "slow-task"),
+        rules=tuple(r for r in catalog.rules if r not in info),
         routes=catalog.routes,
         slas=catalog.slas,
     )
     report = apply_stack(compile_stack(fewer, load_stack(project_root, "local", environ)), secrets)
-    assert report.counts[("automation", "deleted")] == 1
-    # slow-task was the only info rule: its channel's block (and secret) goes too
-    assert report.counts[("block_document", "deleted")] == 1 and report.writes == 2
+    assert report.counts[("automation", "deleted")] == len(info)
+    # no info rule left: the info channel's block (and its secret) goes too
+    assert report.counts[("block_document", "deleted")] == 1
+    assert report.writes == len(info) + 1
     assert "pricechecktn/local/slow-task" not in managed_automations("local")
     assert "pricechecktn-local-slack-info" not in BlockDocuments().of_type(
         "pricechecktn-slack-alert"
@@ -208,7 +210,8 @@ def test_apply_is_idempotent_prunes_and_spares_the_unmanaged(
         assert client.read_automation(foreign) is not None
     # and back: the full stack restores the pruned rule and block, nothing else changes
     report = apply_stack(resources, secrets)
-    assert report.counts[("automation", "created")] == 1 and report.writes == 2
+    assert report.counts[("automation", "created")] == len(info)
+    assert report.writes == len(info) + 1
 
 
 def test_editing_a_rule_reports_the_windows_it_restarts(
