@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pricecheck_alerts.apply import apply_stack
 from pricecheck_alerts.catalog import find_project_root
 from pricecheck_alerts.cli import compile_for
 from pricecheck_alerts.local_server import LocalPrefectServer
+from pricecheck_alerts.pipeline_story import play_story, start_pipeline, stop_process
 from pricecheck_alerts.receivers import Delivery
 from pricecheck_alerts.scenarios import (
     SCENARIOS,
@@ -145,8 +145,10 @@ def play_all(root: Path) -> bool:
         f"Provisioned stack 'local': {result.writes} writes "
         f"({len(resources.automations)} automations, {len(resources.blocks)} blocks)"
     )
-    deploy_drills(root, resources.work_pools[0].name)
+    work_pool = resources.work_pools[0].name
+    deploy_drills(root, work_pool)
 
+    print("\nAlert drills (flows/drills.py), each run as a process worker would:")
     expected: Counter[Expected] = Counter()
     background = []
     for scenario in SCENARIOS:
@@ -155,23 +157,28 @@ def play_all(root: Path) -> bool:
         if running is not None:
             background.append(running)
         expected.update(scenario.alerts)
-    deliveries = wait_for_alerts(received, expected, timeout=ARRIVAL_TIMEOUT_S)
     for process in background:
         process.wait(timeout=60)
-    return report(expected, deliveries)
+
+    print("\nThe PriceCheckTN pipeline (prefect.yaml), run by a process worker:")
+    start_pipeline(root, state_dir(root), work_pool)
+    story_alerts, states_ok = play_story()
+    expected.update(story_alerts)
+    deliveries = wait_for_alerts(received, expected, timeout=ARRIVAL_TIMEOUT_S)
+    reports = sorted((state_dir(root) / "state" / "reports").glob("*.png"))
+    if reports:
+        print(
+            f"\nDaily report: e-mailed to the local SMTP receiver, chart {reports[-1]}, "
+            "artifacts 'pricechecktn-daily-report' in the Prefect UI (Artifacts)"
+        )
+    return report(expected, deliveries) and states_ok
 
 
 def down(root: Path) -> int:
-    for name in ("receivers.pid", "prefect/server.pid"):
-        pid_file = state_dir(root) / name
-        if not pid_file.exists():
-            continue
-        try:
-            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-            print(f"stopped {name.split('.')[0].split('/')[0]}")
-        except ProcessLookupError:
-            pass
-        pid_file.unlink()
+    """Stop the worker, the fixture shops, the receivers and the server, in that order."""
+    for name in ("worker", "shops", "receivers", "prefect/server"):
+        if stop_process(state_dir(root) / f"{name}.pid"):
+            print(f"stopped {name.split('/')[0]}")
     return 0
 
 

@@ -113,6 +113,8 @@ def identify(delivery: Delivery) -> Expected | None:
         rule = str(body.get("dedup_key", "")).rsplit("/", 1)[-1]
         return Expected("pagerduty", rule, body.get("event_action", "?"))
     if delivery.channel == "email":
+        if str(body.get("subject", "")).startswith("PriceCheckTN daily report"):
+            return Expected("email", "daily-report", "report")  # the report flow's own mail
         match = _EMAIL_RULE.search(body.get("text", ""))
         return Expected("email", match["rule"], "trigger") if match else None
     for block in body.get("blocks", []):

@@ -67,7 +67,10 @@ def test_sla_is_proactive_per_run_with_stack_override(project_root: Path) -> Non
         "prefect.resource.name": "drill-slow",
     }
     pipeline = automations["pricechecktn/local/run-duration-sla/pricechecktn-pipeline"]
-    assert pipeline["trigger"]["within"] == 3600
+    assert pipeline["trigger"]["within"] == 25  # the local stack's override
+    prod = by_name(compiled(project_root, "prod"))
+    assert prod["pricechecktn/prod/run-duration-sla/pricechecktn-pipeline"]["trigger"][
+        "within"] == 3600  # automations/slas.yaml
 
 
 def test_resolve_fires_only_after_a_failure_of_the_same_deployment(project_root: Path) -> None:
@@ -120,7 +123,7 @@ def test_unroutable_channel_is_a_config_error(tree: Path) -> None:
     stack_file = tree / "infra" / "Pulumi.local.yaml"
     text = stack_file.read_text()
     start = text.index("  pricechecktn:email:")
-    stack_file.write_text(text[:start] + text[text.index("  # The alert drills") :])
+    stack_file.write_text(text[:start] + text[text.index("  # Short SLAs") :])
     with pytest.raises(ConfigError) as caught:
         compiled(tree)
     assert (
