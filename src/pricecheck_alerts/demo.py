@@ -24,7 +24,12 @@ from pricecheck_alerts.apply import apply_stack
 from pricecheck_alerts.catalog import find_project_root
 from pricecheck_alerts.cli import compile_for
 from pricecheck_alerts.local_server import LocalPrefectServer
-from pricecheck_alerts.pipeline_story import play_story, start_pipeline, stop_process
+from pricecheck_alerts.pipeline_story import (
+    StoryPlace,
+    play_story,
+    start_pipeline,
+    stop_process,
+)
 from pricecheck_alerts.receivers import Delivery
 from pricecheck_alerts.scenarios import (
     SCENARIOS,
@@ -161,8 +166,9 @@ def play_all(root: Path) -> bool:
         process.wait(timeout=60)
 
     print("\nThe PriceCheckTN pipeline (prefect.yaml), run by a process worker:")
-    start_pipeline(root, state_dir(root), work_pool)
-    story_alerts, states_ok = play_story()
+    place = StoryPlace(state_dir(root), smtp_port=SMTP_PORT)
+    start_pipeline(root, place, work_pool)
+    story_alerts, states_ok = play_story(place)
     expected.update(story_alerts)
     deliveries = wait_for_alerts(received, expected, timeout=ARRIVAL_TIMEOUT_S)
     reports = sorted((state_dir(root) / "state" / "reports").glob("*.png"))

@@ -27,13 +27,29 @@ from prefect.client.schemas.objects import FlowRun
 from pricecheck_alerts import runs
 from pricecheck_alerts.scenarios import CRITICAL, RESOLVED, Expected
 
-SHOPS_CONTROL_PORT = 8700
-FIRST_SHOP_PORT = 8701
 SHOPS = ("mytek", "tunisianet", "jumia")
 PIPELINE = "pricechecktn-pipeline/pricechecktn-pipeline"
 REPORT = "daily-report/daily-report"
 RETRAIN_DEPLOYMENT = "retrain-model"
 RUN_TIMEOUT_S = 240
+
+
+@dataclass(frozen=True)
+class StoryPlace:
+    """Where the story's parts listen and keep state (fixed for the demo, free in tests)."""
+
+    folder: Path  # pid files, logs and the flows' state
+    control_port: int = 8700  # the fixture shops' control API; the shops take the next 3
+    smtp_port: int = 9125
+
+    def shop_urls(self) -> dict[str, str]:
+        return {
+            site: f"http://127.0.0.1:{self.control_port + 1 + i}" for i, site in enumerate(SHOPS)
+        }
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_port}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,7 @@ STORY: tuple[Step, ...] = (
     ),
     Step(
         "the shops answer slowly: the run overruns its SLA",
-        {"all": {"mode": "slow", "delay_s": 2.5, "faults": {}}},
+        {"all": {"mode": "slow", "delay_s": 4, "faults": {}}},
         _warn("run-duration-sla"),
     ),
     Step(
@@ -126,63 +142,52 @@ def stop_process(pid_file: Path) -> bool:
     return stopped
 
 
-def shop_urls() -> dict[str, str]:
-    return {site: f"http://127.0.0.1:{FIRST_SHOP_PORT + i}" for i, site in enumerate(SHOPS)}
-
-
-def set_shops(changes: dict[str, dict[str, Any]]) -> None:
+def set_shops(place: StoryPlace, changes: dict[str, dict[str, Any]]) -> None:
     for target, body in changes.items():
-        response = httpx.post(
-            f"http://127.0.0.1:{SHOPS_CONTROL_PORT}/sites/{target}", json=body, timeout=10
-        )
+        response = httpx.post(f"{place.control_url}/sites/{target}", json=body, timeout=10)
         response.raise_for_status()
 
 
-def worker_env(root: Path) -> dict[str, str]:
+def worker_env(place: StoryPlace) -> dict[str, str]:
     """What the process worker (and the flow runs it spawns) needs for the local stack."""
     return {
         **os.environ,
         "PRICECHECK_ENV": "local",
-        "PRICECHECK_SITE_URLS": json.dumps(shop_urls()),
+        "PRICECHECK_SITE_URLS": json.dumps(place.shop_urls()),
         "PRICECHECK_SCRAPE_RETRIES": "1",
         "PRICECHECK_SCRAPE_RETRY_DELAY_S": "1",
         "PRICECHECK_FLOW_RETRIES": "0",
-        "PRICECHECK_API_URL": f"http://127.0.0.1:{SHOPS_CONTROL_PORT}/health",
+        "PRICECHECK_API_URL": f"{place.control_url}/health",
         "PRICECHECK_SMTP_HOST": "127.0.0.1",
-        "PRICECHECK_SMTP_PORT": os.environ.get("PRICECHECK_SMTP_PORT", "9125"),
+        "PRICECHECK_SMTP_PORT": str(place.smtp_port),
         "PRICECHECK_REPORT_TO": "oncall@pricechecktn.local",
-        "PRICECHECK_STATE_DIR": str(root / ".local" / "state"),
+        "PRICECHECK_STATE_DIR": str(place.folder / "state"),
         "PREFECT_WORKER_QUERY_SECONDS": "2",
     }
 
 
-def start_pipeline(root: Path, folder: Path, work_pool: str) -> None:
+def start_pipeline(root: Path, place: StoryPlace, work_pool: str) -> None:
     """Fixture shops, `prefect deploy --all` for the local environment, a process worker."""
-    env = worker_env(root)
-    _start(
-        [
-            sys.executable,
-            "-m",
-            "flows.fixtures_site",
-            "--control-port",
-            str(SHOPS_CONTROL_PORT),
-            "--first-site-port",
-            str(FIRST_SHOP_PORT),
-        ],
-        folder,
-        "shops",
-        env,
-    )
+    env = worker_env(place)
+    shops = [
+        sys.executable,
+        "-m",
+        "flows.fixtures_site",
+        "--control-port",
+        str(place.control_port),
+        "--first-site-port",
+        str(place.control_port + 1),
+    ]
+    _start(shops, place.folder, "shops", env)
     deadline = time.monotonic() + 30
     while True:
         try:
-            httpx.get(f"http://127.0.0.1:{SHOPS_CONTROL_PORT}/health", timeout=2)
+            httpx.get(f"{place.control_url}/health", timeout=2)
             break
         except httpx.HTTPError:
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"fixture shops did not start; see {folder / 'shops.log'}"
-                ) from None
+                log = place.folder / "shops.log"
+                raise RuntimeError(f"fixture shops did not start; see {log}") from None
             time.sleep(0.3)
     deployed = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
@@ -196,22 +201,23 @@ def start_pipeline(root: Path, folder: Path, work_pool: str) -> None:
     if deployed.returncode:
         raise RuntimeError(f"prefect deploy --all failed:\n{deployed.stdout}{deployed.stderr}")
     print("Deployed prefect.yaml (prefect deploy --all) for environment 'local'")
-    _start(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            work_pool,
-            "--type",
-            "process",
-        ],
-        folder,
+    worker = [
+        sys.executable,
+        "-m",
+        "prefect",
         "worker",
-        env,
-    )
+        "start",
+        "--pool",
+        work_pool,
+        "--type",
+        "process",
+    ]
+    _start(worker, place.folder, "worker", env)
+
+
+def stop_pipeline(place: StoryPlace) -> None:
+    for name in ("worker", "shops"):
+        stop_process(place.folder / f"{name}.pid")
 
 
 def wait_final(flow_run_id: Any, timeout: float = RUN_TIMEOUT_S) -> FlowRun:
@@ -246,13 +252,13 @@ def wait_for_retraining(since: FlowRun) -> FlowRun:
     raise TimeoutError("no retrain-model run was started by the drift event")
 
 
-def play_story() -> tuple[Counter[Expected], bool]:
+def play_story(place: StoryPlace) -> tuple[Counter[Expected], bool]:
     """Run every step; returns the alerts they must produce and whether every run ended
     in the state its step expects."""
     expected: Counter[Expected] = Counter()
     states_ok = True
     for step in STORY:
-        set_shops(step.shops)
+        set_shops(place, step.shops)
         flow_run = wait_final(runs.create_run(step.deployment, step.parameters).id)
         state = flow_run.state.name if flow_run.state else "?"
         line = f"- {step.name}: {step.deployment.split('/')[0]} run {flow_run.name} {state}"
@@ -264,5 +270,5 @@ def play_story() -> tuple[Counter[Expected], bool]:
             line += f"; retrain-model run {retrain.name} {retrain.state.name}"  # type: ignore[union-attr]
         print(line)
         expected.update(step.alerts)
-    set_shops(HEALTHY)
+    set_shops(place, HEALTHY)
     return expected, states_ok

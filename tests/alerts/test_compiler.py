@@ -67,10 +67,12 @@ def test_sla_is_proactive_per_run_with_stack_override(project_root: Path) -> Non
         "prefect.resource.name": "drill-slow",
     }
     pipeline = automations["pricechecktn/local/run-duration-sla/pricechecktn-pipeline"]
-    assert pipeline["trigger"]["within"] == 25  # the local stack's override
+    assert pipeline["trigger"]["within"] == 15  # the local stack's override
     prod = by_name(compiled(project_root, "prod"))
-    assert prod["pricechecktn/prod/run-duration-sla/pricechecktn-pipeline"]["trigger"][
-        "within"] == 3600  # automations/slas.yaml
+    assert (
+        prod["pricechecktn/prod/run-duration-sla/pricechecktn-pipeline"]["trigger"]["within"]
+        == 3600
+    )  # automations/slas.yaml
 
 
 def test_resolve_fires_only_after_a_failure_of_the_same_deployment(project_root: Path) -> None:

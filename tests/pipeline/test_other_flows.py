@@ -140,7 +140,12 @@ def test_daily_report_counts_runs_and_alerts_and_emails_it(
     assert Path(report["chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     [mail] = receivers.wait_for(
-        lambda d: d.channel == "email" and "daily report" in d.body["subject"], timeout=10
+        lambda d: (
+            d.channel == "email"
+            and "daily report" in d.body["subject"]
+            and "ops@pricecheck.tn" in d.body["to"]
+        ),
+        timeout=10,
     )
     assert mail.body["to"] == ["ops@pricecheck.tn", "ml@pricecheck.tn"]
     assert "SLA attainment" in mail.body["text"]

@@ -33,8 +33,23 @@ REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
 def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres",
-                    "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,21 +72,31 @@ def scale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPref
 
 
 def test_failure_and_recovery_alert_on_postgres_and_redis(
-    scale_server: LocalPrefectServer, receivers: Receivers, project_root: Path,
+    scale_server: LocalPrefectServer,
+    receivers: Receivers,
+    project_root: Path,
 ) -> None:
-    environ = {**receivers.urls(), "PRICECHECK_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
-               "PRICECHECK_PREFECT_UI_URL": scale_server.url}
-    resources = compile_stack(load_catalog(project_root),
-                              load_stack(project_root, "local", environ))
+    environ = {
+        **receivers.urls(),
+        "PRICECHECK_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "PRICECHECK_PREFECT_UI_URL": scale_server.url,
+    }
+    resources = compile_stack(
+        load_catalog(project_root), load_stack(project_root, "local", environ)
+    )
     apply_stack(resources, resolve_secrets(project_root, "local", environ))
     deploy_drills(project_root, resources.work_pools[0].name)
     receivers.store.clear()
 
-    for parameters in ({"fail": True, "message": "disk full on the PostgreSQL path"},
-                       {"fail": False}):
+    for parameters in (
+        {"fail": True, "message": "disk full on the PostgreSQL path"},
+        {"fail": False},
+    ):
         runs.execute(runs.create_run("drill-flaky/drill-flaky", parameters).id, project_root)
-    expected = Counter([Expected(c, "flow-run-failed") for c in CRITICAL]
-                       + [Expected(c, "flow-run-failed", "resolve") for c in RESOLVED])
+    expected = Counter(
+        [Expected(c, "flow-run-failed") for c in CRITICAL]
+        + [Expected(c, "flow-run-failed", "resolve") for c in RESOLVED]
+    )
     receivers.wait_for(lambda d: True, count=sum(expected.values()), timeout=90)
     time.sleep(3)
     arrived = receivers.store.all()
