@@ -7,6 +7,7 @@ in its own process group with its own PREFECT_HOME, so it never touches a user's
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,6 +25,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_port_block(count: int, start: int = 20000, stop: int = 30000) -> int:
+    """`count` consecutive loopback ports that can all be bound now (the first is returned),
+    searched below Linux's ephemeral range (32768+) so outgoing connections do not take
+    them, from a random point so two callers do not race for the same block."""
+    bases = list(range(start, stop - count, count))
+    first = random.randrange(len(bases))
+    for base in bases[first:] + bases[:first]:
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports in {start}-{stop}")
 
 
 def redis_messaging_env(redis_url: str) -> dict[str, str]:

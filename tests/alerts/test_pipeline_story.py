@@ -14,7 +14,7 @@ import pytest
 from pricecheck_alerts.apply import apply_stack
 from pricecheck_alerts.catalog import load_catalog
 from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.local_server import LocalPrefectServer, free_port
+from pricecheck_alerts.local_server import LocalPrefectServer, free_port_block
 from pricecheck_alerts.pipeline_story import StoryPlace, play_story, start_pipeline, stop_pipeline
 from pricecheck_alerts.receivers import Delivery, Receivers
 from pricecheck_alerts.scenarios import Expected, identify, wait_for_alerts
@@ -37,11 +37,8 @@ def story(
         load_catalog(project_root), load_stack(project_root, "local", environ)
     )
     apply_stack(resources, resolve_secrets(project_root, "local", environ))
-    # four consecutive free ports: the control API and the three shops
-    control = free_port()
-    while not all(free_port_at(control + i) for i in range(1, 4)):
-        control = free_port()
-    place = StoryPlace(tmp_path_factory.mktemp("story"), control, receivers.smtp_port)
+    # the control API and the three shops take four consecutive ports
+    place = StoryPlace(tmp_path_factory.mktemp("story"), free_port_block(4), receivers.smtp_port)
     start_pipeline(project_root, place, resources.work_pools[0].name)
     try:
         receivers.store.clear()
@@ -50,13 +47,6 @@ def story(
         yield expected, states_ok, arrived
     finally:
         stop_pipeline(place)
-
-
-def free_port_at(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_every_run_ends_as_the_story_says(story: tuple) -> None:
