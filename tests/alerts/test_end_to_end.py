@@ -297,13 +297,14 @@ def test_invalid_config_provisions_nothing(
 
 def test_a_dead_destination_raises_its_own_alert(
     played: list[Delivery],
+    prefect_server: LocalPrefectServer,
     project_root: Path,
     receivers: Receivers,
     environ: dict[str, str],
     stack: tuple[Catalog, StackResources],
 ) -> None:
     """Slack answers 404 for an archived webhook: the lost alert becomes a critical
-    `delivery-failed` alert on the channels that still work, once per lost delivery."""
+    `delivery-failed` alert on the channels that still work, once per dead block."""
     _, resources = stack
     dead_url = f"{receivers.base_url}/slack/archived"
     dead = {**environ, "PRICECHECK_SLACK_INFO_URL": dead_url}
@@ -326,6 +327,12 @@ def test_a_dead_destination_raises_its_own_alert(
         assert "*Failed channel block*\\npricechecktn-local-slack-info" in text
         assert "HTTP 404: no_service" in text
         assert dead_url not in json.dumps([d.body for d in arrived])
+        failures = httpx.post(
+            f"{prefect_server.api_url}/events/filter",
+            json={"filter": {"event": {"name": ["prefect.automation.action.failed"]}}},
+        ).text
+        assert "HTTP 404: no_service" in failures  # what the server recorded...
+        assert dead_url not in failures  # ...without the secret URL
         # a second lost delivery to the same block within the window: no second page
         receivers.store.clear()
         send_event("pricechecktn.performance.slow_task", "predict", {"seconds": 8.1})
