@@ -26,6 +26,7 @@ from pricecheck_alerts.resources import (
     MANAGED_TAG,
     AutomationSpec,
     BlockDocumentSpec,
+    ConcurrencyLimitSpec,
     StackResources,
     VariableSpec,
     WorkPoolSpec,
@@ -397,6 +398,10 @@ def compile_stack(catalog: Catalog, stack: StackConfig) -> StackResources:
                 dict(pool.job_variables),
                 copy.deepcopy(pool.base_job_template),
             ),
+        ),
+        concurrency_limits=tuple(
+            ConcurrencyLimitSpec(name, limit)
+            for name, limit in sorted(stack.concurrency_limits.items())
         ),
         variables=(
             VariableSpec(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, HttpUrl, model_validator
 
@@ -151,6 +151,10 @@ class StackConfig(Strict):
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
     email: EmailConfig | None = None
     sla_overrides: dict[str, Any] = Field(default_factory=dict, alias="slaOverrides")
+    # Global concurrency limits by name, e.g. how many sites may be scraped at once.
+    concurrency_limits: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, alias="concurrencyLimits"
+    )
 
     def runbook_url(self, runbook: str) -> str:
         if runbook.startswith(("http://", "https://")):

@@ -215,3 +215,9 @@ def test_delivery_failures_are_watched_from_outside_the_watched_names(
         for name in automations
         if "delivery-failed" not in name
     )
+
+
+def test_stack_concurrency_limits_are_compiled(project_root: Path) -> None:
+    [limit] = compiled(project_root, "prod").concurrency_limits
+    assert (limit.name, limit.limit) == ("pricechecktn-scraping", 3)
+    assert compiled(project_root).concurrency_limits == ()  # none on the local stack

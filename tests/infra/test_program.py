@@ -316,6 +316,7 @@ def test_staging_and_prod_differ_only_where_their_config_does(
             ("Service", "scheduledActions"),
             ("BlockDocument", "data"),  # email.to
             ("Variable", "value"),  # slaOverrides
+            ("ConcurrencyLimit", "limit"),  # concurrencyLimits
             ("Automation", "trigger"),  # slaOverrides → the SLA automation's `within`
             ("Automation", "description"),
             ("Automation", "actions"),
