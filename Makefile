@@ -5,29 +5,36 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
 
-.PHONY: setup demo down test test-scale lint bench
+.PHONY: setup demo down test test-fast test-scale lint typecheck bench
 
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+$(VENV)/.synced: pyproject.toml infra/pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-extras --quiet
 	touch $@
 
 setup: $(VENV)/.synced
 
 demo: setup
-	$(VENV)/bin/python -m pricecheck_alerts.demo
+	$(VENV)/bin/python -m devtools.demo
 
 down: setup
-	$(VENV)/bin/python -m pricecheck_alerts.demo --down
+	$(VENV)/bin/python -m devtools.demo --down
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: lint
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test: lint typecheck
 	$(VENV)/bin/pytest
+
+# The pure tests only (no Prefect server, worker or flow run): well under a minute.
+test-fast: lint typecheck
+	$(VENV)/bin/pytest -m "not integration and not scale"
 
 # The scale path (Prefect server on PostgreSQL with Redis messaging); needs both running.
 test-scale: setup

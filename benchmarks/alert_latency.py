@@ -16,14 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pricecheck_alerts import runs  # noqa: E402
-from pricecheck_alerts.apply import apply_stack  # noqa: E402
-from pricecheck_alerts.catalog import load_catalog  # noqa: E402
-from pricecheck_alerts.compiler import compile_stack  # noqa: E402
-from pricecheck_alerts.local_server import LocalPrefectServer  # noqa: E402
-from pricecheck_alerts.receivers import Receivers  # noqa: E402
-from pricecheck_alerts.scenarios import deploy_drills, identify  # noqa: E402
-from pricecheck_alerts.stacks import load_stack, resolve_secrets  # noqa: E402
+from devtools import runs  # noqa: E402
+from devtools.local_server import LocalPrefectServer  # noqa: E402
+from devtools.receivers import Receivers  # noqa: E402
+from devtools.scenarios import deploy_drills, identify  # noqa: E402
+from pricecheck_alerts.compile.compiler import compile_stack  # noqa: E402
+from pricecheck_alerts.config.loader import load_catalog  # noqa: E402
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets  # noqa: E402
+from pricecheck_alerts.provision.apply import apply_stack  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

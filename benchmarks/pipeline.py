@@ -48,21 +48,21 @@ def main() -> None:
     os.environ.setdefault("PRICECHECK_STATE_DIR", tempfile.mkdtemp(prefix="pricecheck-bench-"))
     server = None
     if args.api_url is None:
-        from pricecheck_alerts.local_server import LocalPrefectServer
+        from devtools.local_server import LocalPrefectServer
 
         server = LocalPrefectServer(home=Path(tempfile.mkdtemp(prefix="prefect-bench-"))).start()
         args.api_url = server.api_url
     from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_LEVEL, temporary_settings
 
+    from devtools.local_server import free_port
     from flows.pipeline import pricechecktn_pipeline
-    from pricecheck_alerts.local_server import free_port
 
     control_port = free_port()
     sites = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "flows.fixtures_site",
+            "flows.fixtures.shops",
             "--control-port",
             str(control_port),
             "--products",

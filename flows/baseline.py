@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.generator import SITE_STYLES, site_listings
+from flows.fixtures.generator import SITE_STYLES, site_listings
 from flows.review_model import FakeReviewModel
 from flows.scraping import ScrapedProduct
 

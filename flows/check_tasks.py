@@ -32,7 +32,7 @@ from flows.checks import (
 from flows.matching import Match
 from flows.review_model import FakeReviewModel
 from flows.scraping import ScrapedProduct
-from pricecheck_alerts.models import Thresholds
+from pricecheck_alerts.config.models import Thresholds
 
 
 @dataclass

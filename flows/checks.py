@@ -17,7 +17,7 @@ import numpy as np
 from flows.matching import Match
 from flows.scraping import ScrapedProduct
 from flows.stats import ks_test, mean_relative_change, psi
-from pricecheck_alerts.models import (
+from pricecheck_alerts.config.models import (
     DataQualityThresholds,
     DriftThresholds,
     MatchingThresholds,

@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from pricecheck_alerts.catalog import load_slas
-from pricecheck_alerts.models import Slas
+from pricecheck_alerts.config.loader import load_slas
+from pricecheck_alerts.config.models import Slas
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SITES_FILE = Path(__file__).parent / "sites.yaml"

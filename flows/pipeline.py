@@ -25,7 +25,7 @@ from flows.check_tasks import (
 )
 from flows.checks import SiteOutcome
 from flows.config import RunSettings, SiteConfig, load_sites
-from flows.generator import RunFaults
+from flows.fixtures.generator import RunFaults
 from flows.matching import Match, match_across_sites
 from flows.review_model import FakeReviewModel, load_or_train
 from flows.scraping import ScrapedProduct, SiteScrape, scrape

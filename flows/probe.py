@@ -18,7 +18,7 @@ from prefect import flow
 from flows.checks import Finding, emit_findings
 from flows.config import RunSettings
 from flows.stats import percentile
-from pricecheck_alerts.models import ApiThresholds
+from pricecheck_alerts.config.models import ApiThresholds
 from pricecheck_alerts.signals import Signal
 
 DEFAULT_API_URL = "https://api.pricecheck.tn/health"

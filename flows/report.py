@@ -13,7 +13,7 @@ import html
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -39,7 +39,13 @@ from flows.report_stats import (
     rule_of,
     summarise,
 )
-from pricecheck_alerts.catalog import ConfigError, load_catalog
+from pricecheck_alerts.config.loader import ConfigError, load_catalog
+from pricecheck_alerts.notify.email import (
+    EMAIL_FROM_ENV,
+    EMAIL_TO_ENV,
+    recipients_from_env,
+    smtp_credentials_from_env,
+)
 from pricecheck_alerts.signals import Signal, emit_signal
 
 PAGE = 200
@@ -174,16 +180,12 @@ def render_markdown(summary: ReportSummary, since: datetime, chart: Path) -> str
 
 
 def smtp_credentials() -> EmailServerCredentials:
-    """A saved block (PRICECHECK_SMTP_BLOCK, holds the password) or, for the local stack,
-    an unauthenticated server at PRICECHECK_SMTP_HOST:PRICECHECK_SMTP_PORT."""
+    """A saved `EmailServerCredentials` block named in PRICECHECK_SMTP_BLOCK (it holds the
+    password), else the same PRICECHECK_SMTP_* settings alert e-mail uses."""
     block = os.environ.get("PRICECHECK_SMTP_BLOCK")
     if block:
-        return EmailServerCredentials.load(block)
-    return EmailServerCredentials(
-        smtp_server=os.environ.get("PRICECHECK_SMTP_HOST", "127.0.0.1"),
-        smtp_port=int(os.environ.get("PRICECHECK_SMTP_PORT", "25")),
-        smtp_type=os.environ.get("PRICECHECK_SMTP_TYPE", "INSECURE"),
-    )
+        return cast(EmailServerCredentials, EmailServerCredentials.load(block))
+    return smtp_credentials_from_env()
 
 
 @flow(name="daily-report")
@@ -227,22 +229,21 @@ def daily_report(
         description="Per-deployment durations and SLA attainment, last 24 h",
     )
 
-    to = recipients or [
-        r.strip() for r in os.environ.get("PRICECHECK_REPORT_TO", "").split(",") if r.strip()
-    ]
+    to = recipients or recipients_from_env()
     if to:
-        email_send_message.submit(
+        # An async task submitted from this sync flow: Prefect runs it; `.result()` waits.
+        email_send_message.submit(  # type: ignore[unused-coroutine]
             email_server_credentials=smtp_credentials(),
             subject=f"PriceCheckTN daily report {now:%Y-%m-%d}: {summary.failed} failed, "
             f"{sum(summary.alerts.values())} alerts",
             msg=f'<pre>{html.escape(markdown)}</pre><img src="cid:chart">',
             msg_plain=markdown,
-            email_from=os.environ.get("PRICECHECK_REPORT_FROM", "pricechecktn@localhost"),
+            email_from=os.environ.get(EMAIL_FROM_ENV, "pricechecktn@localhost"),
             email_to=to,
             inline_images={"chart": str(chart)},
         ).result()
     else:
-        logger.warning("no report recipients (PRICECHECK_REPORT_TO is empty): not e-mailed")
+        logger.warning("no report recipients (%s is empty): not e-mailed", EMAIL_TO_ENV)
 
     facts = {
         "runs": summary.runs,

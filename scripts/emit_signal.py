@@ -15,8 +15,8 @@ import re
 import sys
 from typing import Any
 
-from pricecheck_alerts.models import EVENT_NAME
-from pricecheck_alerts.scenarios import send_event
+from pricecheck_alerts.naming import EVENT_NAME
+from pricecheck_alerts.signals import send_signal
 
 
 def parse_fact(text: str) -> tuple[str, Any]:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if not re.match(EVENT_NAME, args.event):
         print(f"error: {args.event!r} is not pricechecktn.<area>.<signal>", file=sys.stderr)
         return 2
-    send_event(args.event, args.check, dict(args.fact))
+    send_signal(args.event, args.check, dict(args.fact))
     print(f"emitted {args.event} ({len(args.fact)} facts)")
     return 0
 

@@ -11,10 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from pricecheck_alerts.local_server import LocalPrefectServer
-from pricecheck_alerts.receivers import Receivers
+from devtools.local_server import LocalPrefectServer
+from devtools.receivers import Receivers
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the Prefect server (directly or through another fixture) is an
+    integration test; the rest are the fast pure ones (`make test-fast`)."""
+    for item in items:
+        if "prefect_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ from typing import get_args
 import pulumi
 import pulumi_pagerduty as pagerduty
 
-from pricecheck_alerts.models import Domain
-from pricecheck_alerts.stacks import PagerDutyConfig, PagerDutyServiceConfig
+from pricecheck_alerts.config.models import Domain
+from pricecheck_alerts.config.stacks import PagerDutyConfig, PagerDutyServiceConfig
 
-DOMAINS: tuple[str, ...] = get_args(Domain)
+DOMAINS: tuple[Domain, ...] = get_args(Domain)
 INTEGRATION_TYPE = "events_api_v2_inbound_integration"
 
 
@@ -160,14 +160,14 @@ class PagerDutyOnCall(pulumi.ComponentResource):
         self.routing_keys = {}
         for domain in DOMAINS:
             settings = config.services[domain]
-            service = pagerduty.Service(
+            service = pagerduty.Service(  # type: ignore[call-overload]
                 f"{name}-{domain}",
                 name=f"PriceCheckTN {environment} {domain}",
                 description=f"PriceCheckTN {domain} alerts ({environment}) from Prefect.",
                 escalation_policy=policy.id,
                 acknowledgement_timeout=_timeout(settings.ack_timeout_s),
                 auto_resolve_timeout=_timeout(settings.auto_resolve_timeout_s),
-                **urgency_args(settings, config),  # type: ignore[arg-type]
+                **urgency_args(settings, config),
                 opts=child,
             )
             integration = pagerduty.ServiceIntegration(

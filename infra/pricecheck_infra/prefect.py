@@ -6,21 +6,19 @@ turns them into dynamic resources; nothing here decides *what* to provision.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import pulumi
 
-from pricecheck_alerts.prefect_resources import base_job_template
-from pricecheck_alerts.resources import (
+from pricecheck_alerts.compile.resources import (
     AutomationSpec,
     BlockDocumentSpec,
     ConcurrencyLimitSpec,
     VariableSpec,
     WorkPoolSpec,
-    bind_block_ids,
-    referenced_blocks,
 )
 from pricecheck_infra.providers import (
     PrefectAutomation,
@@ -47,19 +45,6 @@ class PrefectConnection:
         return props
 
 
-def work_pool_props(spec: WorkPoolSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "type": spec.type,
-        "description": spec.description,
-        "concurrency_limit": spec.concurrency_limit,
-        # base_job_template fills the job variables in place: give it a copy.
-        "base_job_template": base_job_template(
-            spec.type, spec.job_variables, copy.deepcopy(spec.base_job_template)
-        ),
-    }
-
-
 class WorkPool(pulumi.ComponentResource):
     """The stack's work pool (process locally; kubernetes/docker with a job template)."""
 
@@ -73,11 +58,16 @@ class WorkPool(pulumi.ComponentResource):
         super().__init__("pricechecktn:prefect:WorkPool", name, None, opts)
         self.pool = PrefectWorkPool(
             spec.name,
-            {**connection.props(), **work_pool_props(spec)},
+            {**connection.props(), **spec.inputs()},
             pulumi.ResourceOptions(parent=self),
         )
         self.pool_name: pulumi.Output[str] = self.pool.id
         self.register_outputs({"name": self.pool_name})
+
+
+def _block_data(spec: BlockDocumentSpec, secrets: Mapping[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = spec.inputs(secrets)["data"]
+    return data
 
 
 class NotificationChannels(pulumi.ComponentResource):
@@ -99,15 +89,13 @@ class NotificationChannels(pulumi.ComponentResource):
         self.blocks: dict[str, PrefectBlockDocument] = {}
         for spec in specs:
             values = {key: secrets[key] for key in spec.secret_inputs.values()}
-            data = pulumi.Output.all(**values).apply(
-                lambda resolved, spec=spec: spec.with_secrets(resolved)
-            )
+            inputs = spec.inputs({key: "" for key in values})  # known fields, for previews
+            data = pulumi.Output.all(**values).apply(partial(_block_data, spec))
             self.blocks[spec.name] = PrefectBlockDocument(
                 spec.name,
                 {
                     **connection.props(),
-                    "name": spec.name,
-                    "block_type_slug": spec.block_type_slug,
+                    **inputs,
                     "data": pulumi.Output.secret(data) if values else data,
                 },
                 pulumi.ResourceOptions(parent=self),
@@ -129,24 +117,11 @@ class Settings(pulumi.ComponentResource):
         super().__init__("pricechecktn:prefect:Settings", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.variables = [
-            PrefectVariable(
-                v.name,
-                {**connection.props(), "name": v.name, "value": v.value, "tags": list(v.tags)},
-                child,
-            )
+            PrefectVariable(v.name, {**connection.props(), **v.inputs()}, child)
             for v in variables
         ]
         self.limits = [
-            PrefectConcurrencyLimit(
-                c.name,
-                {
-                    **connection.props(),
-                    "name": c.name,
-                    "limit": c.limit,
-                    "slot_decay_per_second": c.slot_decay_per_second,
-                },
-                child,
-            )
+            PrefectConcurrencyLimit(c.name, {**connection.props(), **c.inputs()}, child)
             for c in limits
         ]
         self.register_outputs({})
@@ -167,19 +142,15 @@ class Automations(pulumi.ComponentResource):
         super().__init__("pricechecktn:prefect:Automations", name, None, opts)
         self.automations: dict[str, PrefectAutomation] = {}
         for spec in specs:
-            routes = sorted(set(referenced_blocks(spec.body)))
+            routes = spec.block_names
             ids = {block: channels.blocks[block].id for block in routes}
-            bound = pulumi.Output.all(**ids).apply(
-                lambda resolved, spec=spec: bind_block_ids(spec.body, resolved)
-            )
+            bound: pulumi.Output[dict[str, Any]] = pulumi.Output.all(**ids).apply(spec.inputs)
             props = {
                 **connection.props(),
                 # Known fields stay known in previews (policies read name, tags, trigger);
                 # only the actions wait for block ids, which records the dependencies.
                 **{k: v for k, v in spec.body.items() if k not in ACTION_KEYS},
-                **{
-                    k: bound.apply(lambda body, k=k: body[k]) for k in ACTION_KEYS if k in spec.body
-                },
+                **{k: bound.apply(itemgetter(k)) for k in ACTION_KEYS if k in spec.body},
                 "routes": routes,
             }
             self.automations[spec.name] = PrefectAutomation(

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pulumi
 
-from pricecheck_alerts.catalog import load_catalog
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.resources import BlockDocumentSpec
-from pricecheck_alerts.stacks import NAMESPACE, StackConfig, load_stack, pagerduty_key
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.compile.resources import BlockDocumentSpec
+from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.stacks import NAMESPACE, StackConfig, load_stack, pagerduty_key
 from pricecheck_infra.pagerduty import DOMAINS, PagerDutyOnCall
 from pricecheck_infra.prefect import (
     Automations,

@@ -1,6 +1,6 @@
 """Pulumi dynamic providers for Prefect resources, one generic provider parametrized by kind.
 
-The CRUD calls are `pricecheck_alerts.prefect_resources` (shared with `pricecheck-alerts
+The CRUD calls are `pricecheck_alerts.provision` (shared with `pricecheck-alerts
 apply`); this module only maps Pulumi's provider protocol onto them:
 
 - The provider object is pickled (dill) into the Pulumi state and unpickled by the dynamic
@@ -33,14 +33,7 @@ from pulumi.dynamic import (
 from pulumi.runtime import rpc
 from pydantic import ValidationError
 
-from pricecheck_alerts.prefect_resources import (
-    Automations,
-    BlockDocuments,
-    ConcurrencyLimits,
-    PrefectResource,
-    Variables,
-    WorkPools,
-)
+from pricecheck_alerts.provision import KINDS, PrefectResource
 
 # Inputs every Prefect resource carries besides its own fields.
 CONNECTION_KEYS = ("api_url", "api_key")
@@ -48,13 +41,6 @@ CONNECTION_KEYS = ("api_url", "api_key")
 # kept in state but never sent to Prefect.
 META_KEYS = ("routes",)
 
-KINDS: dict[str, type[PrefectResource]] = {
-    "work_pool": WorkPools,
-    "block_document": BlockDocuments,
-    "automation": Automations,
-    "variable": Variables,
-    "concurrency_limit": ConcurrencyLimits,
-}
 REQUIRED: dict[str, tuple[str, ...]] = {
     "work_pool": ("name", "type", "description", "base_job_template"),
     "block_document": ("name", "block_type_slug", "data"),
@@ -77,7 +63,7 @@ def has_unknowns(value: Any) -> bool:
         return any(has_unknowns(v) for v in value.values())
     if isinstance(value, list):
         return any(has_unknowns(v) for v in value)
-    return value == UNKNOWN
+    return bool(value == UNKNOWN)
 
 
 def strip_nulls(value: Any) -> Any:
@@ -169,7 +155,7 @@ class PrefectProvider(ResourceProvider):
         return UpdateResult(self._outs(news, inputs))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        self._resource(props).delete(id_)  # 404 is success (prefect_resources)
+        self._resource(props).delete(id_)  # 404 is success (pricecheck_alerts.provision)
 
 
 class _PrefectResource(Resource):

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import yaml
 
-from pricecheck_alerts.catalog import (
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.compile.resources import StackResources
+from pricecheck_alerts.config.loader import (
     Catalog,
     ConfigError,
     available_stacks,
     find_project_root,
     load_catalog,
 )
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.resources import StackResources
-from pricecheck_alerts.stacks import load_stack, resolve_secrets
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
 
 
 def compile_for(root: Path, stack: str) -> tuple[Catalog, StackResources]:
@@ -61,7 +61,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from pricecheck_alerts.apply import apply_stack
+    from pricecheck_alerts.provision.apply import apply_stack
 
     root = find_project_root(args.root)
     if args.stack != "local" and not args.allow_non_local:
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return int(args.func(args))
     except ConfigError as exc:
         print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
         return 1

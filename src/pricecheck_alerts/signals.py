@@ -8,13 +8,15 @@ as related resources by itself, which is what rule scopes and alert links use.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from enum import StrEnum
 from typing import Any
 
 from prefect.events import Event, emit_event
+from prefect.events.clients import get_events_client
 
-from pricecheck_alerts.models import EVENT_NAME
+from pricecheck_alerts import naming
 
 
 class Signal(StrEnum):
@@ -35,23 +37,38 @@ class Signal(StrEnum):
 _SCALAR = (str, int, float, bool, type(None))
 
 
-def emit_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> Event | None:
-    """Emit a pipeline signal about `check` (e.g. "volume:mytek") with flat `facts`.
-
-    Facts must be scalars (or lists of scalars) so every channel can show them as fields.
-    """
+def _checked(signal: Signal | str, facts: dict[str, Any]) -> str:
     name = str(signal)
-    if not re.match(EVENT_NAME, name):
+    if not re.match(naming.EVENT_NAME, name):
         raise ValueError(f"event name {name!r} is not pricechecktn.<area>.<signal>")
     for key, value in facts.items():
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(v, _SCALAR) for v in values):
             raise TypeError(f"fact {key!r} must be a scalar or a list of scalars")
-    return emit_event(
-        event=name,
-        resource={
-            "prefect.resource.id": f"pricechecktn.check.{check}",
-            "prefect.resource.name": check,
-        },
-        payload=facts,
-    )
+    return name
+
+
+def _resource(check: str) -> dict[str, str]:
+    return {"prefect.resource.id": naming.check_resource_id(check), "prefect.resource.name": check}
+
+
+def emit_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> Event | None:
+    """Emit a pipeline signal about `check` (e.g. "volume:mytek") with flat `facts`, from
+    inside a flow or task run (the run is attached as a related resource).
+
+    Facts must be scalars (or lists of scalars) so every channel can show them as fields.
+    """
+    name = _checked(signal, facts)
+    return emit_event(event=name, resource=_resource(check), payload=facts)
+
+
+def send_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> None:
+    """Send a pipeline signal from outside any run (an operator, a drill) and return once
+    the server has it: `emit_signal` hands events to a background worker instead."""
+    event = Event(event=_checked(signal, facts), resource=_resource(check), payload=facts)
+
+    async def _send() -> None:
+        async with get_events_client() as client:
+            await client.emit(event)
+
+    asyncio.run(_send())

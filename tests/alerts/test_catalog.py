@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pricecheck_alerts.catalog import ConfigError, load_catalog
 from pricecheck_alerts.cli import main
+from pricecheck_alerts.config.loader import ConfigError, load_catalog
 
 
 def write_rules(tree: Path, text: str) -> None:
@@ -185,7 +185,7 @@ def test_bad_stack_files(
 
 def test_every_pipeline_signal_has_exactly_one_rule(project_root: Path) -> None:
     """A check that emits an event nobody routes is an alert that never fires."""
-    from pricecheck_alerts.models import PipelineEventTrigger
+    from pricecheck_alerts.config.models import PipelineEventTrigger
     from pricecheck_alerts.signals import Signal
 
     routed = [

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pricecheck_alerts.catalog import ConfigError, load_catalog
 from pricecheck_alerts.cli import main
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.resources import MANAGED_TAG, StackResources, referenced_blocks
-from pricecheck_alerts.stacks import load_stack, resolve_secrets
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.compile.resources import StackResources, referenced_blocks
+from pricecheck_alerts.config.loader import ConfigError, load_catalog
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
+from pricecheck_alerts.naming import MANAGED_TAG
 
 SECRET_ENV = {
     "PRICECHECK_SLACK_CRITICAL_URL": "https://hooks.example.invalid/critical-SECRET-1",
@@ -137,7 +138,7 @@ def test_blocks_name_their_secrets_but_hold_none(project_root: Path) -> None:
     resources = compiled(project_root, environ=SECRET_ENV)
     blocks = {b.name: b for b in resources.blocks}
     assert blocks["pricechecktn-local-slack-critical"].secret_inputs == {
-        "webhook_url": "slackCriticalUrl"
+        "url": "slackCriticalUrl"
     }
     assert blocks["pricechecktn-local-pagerduty-model"].secret_inputs == {
         "routing_key": "pagerdutyRoutingKey:model"
@@ -177,7 +178,7 @@ def test_render_is_deterministic_and_secret_free(
 
 
 def test_apply_names_the_missing_secret_and_its_variable(project_root: Path) -> None:
-    from pricecheck_alerts.apply import apply_stack
+    from pricecheck_alerts.provision.apply import apply_stack
 
     resources = compiled(project_root, "prod")
     with pytest.raises(ConfigError) as caught:

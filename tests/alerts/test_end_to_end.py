@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,23 +17,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pricecheck_alerts.apply import apply_stack, managed_automations
-from pricecheck_alerts.catalog import Catalog, load_catalog
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.local_server import LocalPrefectServer
-from pricecheck_alerts.prefect_resources import BlockDocuments, prefect_client
-from pricecheck_alerts.receivers import Delivery, Receivers
-from pricecheck_alerts.resources import StackResources
-from pricecheck_alerts.scenarios import (
+from devtools.local_server import LocalPrefectServer
+from devtools.receivers import Delivery, Receivers
+from devtools.scenarios import (
     SCENARIOS,
     Expected,
     deploy_drills,
     identify,
     play,
-    send_event,
     wait_for_alerts,
 )
-from pricecheck_alerts.stacks import load_stack, resolve_secrets
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.compile.resources import StackResources
+from pricecheck_alerts.config.loader import Catalog, load_catalog
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
+from pricecheck_alerts.provision import BlockDocuments
+from pricecheck_alerts.provision.apply import apply_stack, managed_automations
+from pricecheck_alerts.provision.client import prefect_client
+from pricecheck_alerts.signals import send_signal
 
 ROUTING_KEY = "e2e0routing0key00000000000000000"
 
@@ -311,7 +313,7 @@ def test_a_dead_destination_raises_its_own_alert(
     assert apply_stack(resources, resolve_secrets(project_root, "local", dead)).writes == 1
     try:
         receivers.store.clear()
-        send_event(
+        send_signal(
             "pricechecktn.performance.slow_task",
             "predict",
             {"task": "predict", "seconds": 7.2, "limit_s": 5},
@@ -327,15 +329,21 @@ def test_a_dead_destination_raises_its_own_alert(
         assert "*Failed channel block*\\npricechecktn-local-slack-info" in text
         assert "HTTP 404: no_service" in text
         assert dead_url not in json.dumps([d.body for d in arrived])
-        failures = httpx.post(
-            f"{prefect_server.api_url}/events/filter",
-            json={"filter": {"event": {"name": ["prefect.automation.action.failed"]}}},
-        ).text
+        # The server stores events a moment after it acts on them: poll, bounded.
+        deadline = time.monotonic() + 15
+        while True:
+            failures = httpx.post(
+                f"{prefect_server.api_url}/events/filter",
+                json={"filter": {"event": {"name": ["prefect.automation.action.failed"]}}},
+            ).text
+            if "HTTP 404: no_service" in failures or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert "HTTP 404: no_service" in failures  # what the server recorded...
         assert dead_url not in failures  # ...without the secret URL
         # a second lost delivery to the same block within the window: no second page
         receivers.store.clear()
-        send_event("pricechecktn.performance.slow_task", "predict", {"seconds": 8.1})
+        send_signal("pricechecktn.performance.slow_task", "predict", {"seconds": 8.1})
         assert wait_for_alerts(receivers.store.all, Counter(), timeout=0, settle=8) == []
     finally:
         apply_stack(resources, resolve_secrets(project_root, "local", environ))

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pricecheck_alerts.apply import apply_stack
-from pricecheck_alerts.catalog import load_catalog
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.local_server import LocalPrefectServer, free_port_block
-from pricecheck_alerts.pipeline_story import StoryPlace, play_story, start_pipeline, stop_pipeline
-from pricecheck_alerts.receivers import Delivery, Receivers
-from pricecheck_alerts.scenarios import Expected, identify, wait_for_alerts
-from pricecheck_alerts.stacks import load_stack, resolve_secrets
+from devtools.local_server import LocalPrefectServer, free_port_block
+from devtools.pipeline_story import StoryPlace, play_story, start_pipeline, stop_pipeline
+from devtools.receivers import Delivery, Receivers
+from devtools.scenarios import Expected, identify, wait_for_alerts
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
+from pricecheck_alerts.provision.apply import apply_stack
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ def block(name: str, slug: str, data: dict[str, Any], secret_outputs: tuple[str,
 
 
 PD_BLOCK = block("pd", rules.PAGERDUTY_BLOCK_TYPE, {"routing_key": "x" * 32}, ("api_key", "data"))
-SLACK_BLOCK = block("slack", "pricechecktn-slack-alert", {"webhook_url": SLACK}, ("data",))
+SLACK_BLOCK = block("slack", "pricechecktn-slack-alert", {"url": SLACK}, ("data",))
 
 
 def test_prod_critical_rules_must_page() -> None:
@@ -80,7 +80,7 @@ def test_plaintext_secrets() -> None:
     ]
     # Block data is where secrets live, but only if the outputs are marked secret.
     assert rules.plaintext_secrets(SLACK_BLOCK) == []
-    unmarked = block("b", "pricechecktn-slack-alert", {"webhook_url": SLACK}, ("api_key",))
+    unmarked = block("b", "pricechecktn-slack-alert", {"url": SLACK}, ("api_key",))
     assert rules.plaintext_secrets(unmarked) == [
         "b: 'data' holds a secret but is not a secret output"
     ]

@@ -15,10 +15,10 @@ import pytest
 from pricecheck_infra.providers import strip_nulls
 from pulumi.runtime import rpc
 
-from pricecheck_alerts.catalog import load_catalog
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.resources import StackResources, bind_block_ids
-from pricecheck_alerts.stacks import load_stack
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.compile.resources import StackResources, bind_block_ids
+from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.stacks import load_stack
 
 from .harness import ROOT, StackRun, integration_key, run_stack
 

@@ -20,19 +20,18 @@ import pytest
 from pricecheck_infra.providers import UNKNOWN, PrefectProvider, resource_inputs, strip_nulls
 from pulumi.dynamic.dynamic import serialize_provider
 
-from pricecheck_alerts.catalog import load_catalog
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.prefect_resources import (
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.compile.resources import base_job_template, bind_block_ids, referenced_blocks
+from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.stacks import load_stack
+from pricecheck_alerts.provision import (
     Automations,
     BlockDocuments,
     ConcurrencyLimits,
     PrefectResource,
     Variables,
     WorkPools,
-    base_job_template,
 )
-from pricecheck_alerts.resources import bind_block_ids, referenced_blocks
-from pricecheck_alerts.stacks import load_stack
 
 from .harness import ROOT
 
@@ -68,7 +67,7 @@ def _slack_block(api_url: str) -> str:
         {
             "name": unique("slack"),
             "block_type_slug": "pricechecktn-slack-alert",
-            "data": {"webhook_url": "http://127.0.0.1:9/slack"},
+            "data": {"url": "http://127.0.0.1:9/slack"},
         }
     )
 
@@ -109,7 +108,7 @@ def _cases(api_url: str) -> dict[str, Case]:
     block = {
         "name": unique("block"),
         "block_type_slug": "pricechecktn-slack-alert",
-        "data": {"webhook_url": "http://127.0.0.1:9/one"},
+        "data": {"url": "http://127.0.0.1:9/one"},
     }
     automation = _automation_body(api_url)
     variable = {"name": unique("var").replace("-", "_"), "value": {"a": 1}, "tags": ["x", "a"]}
@@ -128,10 +127,10 @@ def _cases(api_url: str) -> dict[str, Case]:
             "block_document",
             BlockDocuments,
             block,
-            {**block, "data": {"webhook_url": "http://127.0.0.1:9/two"}},
+            {**block, "data": {"url": "http://127.0.0.1:9/two"}},
             {**block, "name": unique("block-renamed")},
             "name",
-            _edit("data", {"webhook_url": "http://evil.example/hook"}),
+            _edit("data", {"url": "http://evil.example/hook"}),
         ),
         "automation": Case(
             "automation",

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pricecheck_alerts.apply import work_pool_inputs
-from pricecheck_alerts.catalog import load_catalog
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.stacks import PagerDutyConfig, WorkPoolConfig, load_stack
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.stacks import PagerDutyConfig, WorkPoolConfig, load_stack
 
 from .harness import ROOT
 
@@ -65,7 +64,7 @@ def test_apply_builds_the_container_pool_template_from_the_stack() -> None:
     file, with the job variables as defaults, and leave the compiled spec untouched."""
     config = load_stack(ROOT, "prod", {})
     resources = compile_stack(load_catalog(ROOT), config)
-    [inputs] = work_pool_inputs(resources)
+    [inputs] = [pool.inputs() for pool in resources.work_pools]
     properties = inputs["base_job_template"]["variables"]["properties"]
     assert properties["image"]["default"] == "ghcr.io/pricechecktn/pipeline:stable"
     assert properties["cpu_request"]["default"] == "1"

@@ -21,7 +21,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.fixtures_site import FixtureSites
+from flows.fixtures.shops import FixtureSites
 from flows.prefect_events import read_events
 
 FAST_ENV = {

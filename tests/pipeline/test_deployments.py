@@ -23,8 +23,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from flows.fixtures_site import FixtureSites
-from flows.generator import DataFaults
+from flows.fixtures.generator import DataFaults
+from flows.fixtures.shops import FixtureSites
 from flows.pipeline import pricechecktn_pipeline
 from tests.pipeline.conftest import FAST_ENV
 

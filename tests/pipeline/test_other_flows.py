@@ -15,8 +15,8 @@ from prefect.client.orchestration import get_client
 from prefect.events.actions import DoNothing
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
-from flows.fixtures_site import FixtureSites
-from flows.generator import DataFaults
+from flows.fixtures.generator import DataFaults
+from flows.fixtures.shops import FixtureSites
 from flows.monitoring import model_monitoring
 from flows.pipeline import pricechecktn_pipeline
 from flows.probe import api_health_probe
@@ -128,7 +128,7 @@ def test_daily_report_counts_runs_and_alerts_and_emails_it(
 
     monkeypatch.setenv("PRICECHECK_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("PRICECHECK_SMTP_PORT", str(receivers.smtp_port))
-    monkeypatch.setenv("PRICECHECK_REPORT_TO", "ops@pricecheck.tn, ml@pricecheck.tn")
+    monkeypatch.setenv("PRICECHECK_EMAIL_TO", "ops@pricecheck.tn, ml@pricecheck.tn")
     report = daily_report()
     assert report["runs"] >= 1
     assert report["alerts"] >= 1

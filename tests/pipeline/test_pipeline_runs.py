@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from prefect.states import State
 
-from flows.fixtures_site import FixtureSites
-from flows.generator import DataFaults, RunFaults
+from flows.fixtures.generator import DataFaults, RunFaults
+from flows.fixtures.shops import FixtureSites
 from flows.pipeline import pricechecktn_pipeline
 from tests.pipeline.conftest import just_before, signals_of_run, task_runs_of
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from flows.config import RunSettings, load_sites
-from flows.fixtures_site import FixtureSites, render_page
-from flows.generator import DataFaults, site_listings
+from flows.fixtures.generator import DataFaults, site_listings
+from flows.fixtures.shops import FixtureSites, render_page
 from flows.matching import brand_of, capacities, match_products, normalise
 from flows.report_stats import RunRecord, deployment_stats, recovery_times, rule_of, summarise
 from flows.review_corpus import labelled_sample, read_sample
@@ -227,7 +227,7 @@ def test_rule_of_automation_names() -> None:
 
 
 def test_fixture_control_api_switches_modes_and_faults() -> None:
-    from flows.fixtures_site import serve_control
+    from flows.fixtures.shops import serve_control
 
     sites = FixtureSites(seed=2, products=60).start()
     control = serve_control(sites)

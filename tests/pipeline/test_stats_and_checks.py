@@ -22,7 +22,7 @@ from flows.checks import (
 from flows.matching import Match
 from flows.scraping import ScrapedProduct
 from flows.stats import ks_test, mean_relative_change, percentile, psi, psi_from_shares
-from pricecheck_alerts.catalog import load_slas
+from pricecheck_alerts.config.loader import load_slas
 
 T = load_slas().thresholds
 

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from pricecheck_alerts import runs
-from pricecheck_alerts.apply import apply_stack
-from pricecheck_alerts.catalog import load_catalog
-from pricecheck_alerts.compiler import compile_stack
-from pricecheck_alerts.local_server import LocalPrefectServer, redis_messaging_env
-from pricecheck_alerts.receivers import Receivers
-from pricecheck_alerts.scenarios import CRITICAL, RESOLVED, Expected, deploy_drills, identify
-from pricecheck_alerts.stacks import load_stack, resolve_secrets
+from devtools import runs
+from devtools.local_server import LocalPrefectServer, redis_messaging_env
+from devtools.receivers import Receivers
+from devtools.scenarios import CRITICAL, RESOLVED, Expected, deploy_drills, identify
+from pricecheck_alerts.compile.compiler import compile_stack
+from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
+from pricecheck_alerts.provision.apply import apply_stack
 
 pytestmark = pytest.mark.scale
 ROUTING_KEY = "scale0routing0key000000000000000"

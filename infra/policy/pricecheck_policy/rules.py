@@ -117,8 +117,8 @@ def sla_bounds(res: Res, stack: str) -> list[str]:
     if res.type == AUTOMATION:
         trigger = res.props.get("trigger") or {}
         within = trigger.get("within")
-        proactive = trigger.get("posture") == "Proactive" and isinstance(within, int | float)
-        if proactive and not SLA_MIN_S <= within <= SLA_MAX_S:
+        proactive = trigger.get("posture") == "Proactive"
+        if proactive and isinstance(within, int | float) and not SLA_MIN_S <= within <= SLA_MAX_S:
             problems.append(f"{res.name}: SLA of {within:g} s outside [{SLA_MIN_S}, {SLA_MAX_S}] s")
     if res.type == VARIABLE and res.props.get("name") == SLA_VARIABLE:
         problems += _sla_document_problems(res.name, res.props.get("value") or {})

@@ -1,0 +1,169 @@
+"""Start and stop a real local Prefect server (SQLite) for the demo and the tests.
+
+One class for both so that what the tests exercise is what `make demo` runs. The server runs
+in its own process group with its own PREFECT_HOME, so it never touches a user's profile.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_port_block(count: int, start: int = 20000, stop: int = 30000) -> int:
+    """`count` consecutive loopback ports that can all be bound now (the first is returned),
+    searched below Linux's ephemeral range (32768+) so outgoing connections do not take
+    them, from a random point so two callers do not race for the same block."""
+    bases = list(range(start, stop - count, count))
+    first = random.randrange(len(bases))
+    for base in bases[first:] + bases[:first]:
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports in {start}-{stop}")
+
+
+def redis_messaging_env(redis_url: str) -> dict[str, str]:
+    """Settings for the scale path: events, caches, ordering and leases in Redis
+    (prefect-redis), so several server replicas can share them."""
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_URL": redis_url,
+    }
+
+
+def server_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+    """Environment for a server (and its clients) isolated under `home`."""
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_PROFILES_PATH": str(home / "profiles.toml"),
+        "PREFECT_API_URL": f"{url}/api",
+        "PREFECT_UI_URL": url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url
+        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+    }
+    return env
+
+
+@dataclass
+class LocalPrefectServer:
+    """A `prefect server start` subprocess on 127.0.0.1."""
+
+    home: Path
+    port: int = field(default_factory=free_port)
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # The interpreter whose environment serves (e.g. a virtualenv with only the wheel).
+    python: str = sys.executable
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**server_env(self.home, self.port, self.database_url), **self.extra_env}
+
+    def start(self, timeout: float = 90.0) -> LocalPrefectServer:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = (self.home / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                self.python,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_healthy(timeout)
+        (self.home / "server.pid").write_text(str(self.process.pid))
+        return self
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"Prefect server exited with {self.process.returncode}; "
+                    f"see {self.home / 'server.log'}"
+                )
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"Prefect server not healthy after {timeout:.0f}s")
+
+    @contextmanager
+    def as_current(self) -> Iterator[None]:
+        """Point this process at the server: its environment (inherited by the flow-run
+        subprocesses) and Prefect's settings, which were read when prefect was imported."""
+        from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+        saved = dict(os.environ)
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("PREFECT_")})
+        try:
+            with temporary_settings({PREFECT_API_URL: self.api_url, PREFECT_UI_URL: self.url}):
+                yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)

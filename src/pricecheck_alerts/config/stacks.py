@@ -1,0 +1,280 @@
+"""Stack configuration: what differs between `local`, `staging` and `prod`.
+
+The one source is the Pulumi stack file `infra/Pulumi.<stack>.yaml` (keys in the
+`pricechecktn:` namespace), so `pulumi up` and `pricecheck-alerts render/apply` read the same
+settings. Non-secret settings can be overridden by PRICECHECK_* environment variables.
+Secret values (webhook URLs, routing key, SMTP password) are never part of `StackConfig`:
+the compiler only names the config key a secret comes from, and whoever provisions
+(Pulumi's secret config, or the environment for `apply`) supplies the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, HttpUrl, model_validator
+
+from pricecheck_alerts import naming
+from pricecheck_alerts.config.loader import ConfigError, available_stacks, read_yaml, validate
+from pricecheck_alerts.config.models import Channel, Domain, Slas, Strict
+
+NAMESPACE = naming.PROJECT
+# The embedded default: its "secrets" are loopback receivers, so plain text is fine there.
+LOCAL_STACK = "local"
+
+# Secret config key -> environment variable that can supply or override it.
+SECRET_ENV = {
+    "slackCriticalUrl": "PRICECHECK_SLACK_CRITICAL_URL",
+    "slackWarningsUrl": "PRICECHECK_SLACK_WARNINGS_URL",
+    "slackInfoUrl": "PRICECHECK_SLACK_INFO_URL",
+    "pagerdutyRoutingKey": "PRICECHECK_PAGERDUTY_ROUTING_KEY",
+    "smtpPassword": "PRICECHECK_SMTP_PASSWORD",
+}
+SLACK_SECRET = {
+    Channel.slack_critical: "slackCriticalUrl",
+    Channel.slack_warnings: "slackWarningsUrl",
+    Channel.slack_info: "slackInfoUrl",
+}
+
+
+class WorkPoolConfig(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    type: Literal["process", "docker", "kubernetes"] = "process"
+    concurrency_limit: int | None = Field(default=None, alias="concurrencyLimit", ge=1)
+    # Values for the pool type's base job template (image, env, resources...).
+    job_variables: dict[str, Any] = Field(default_factory=dict, alias="jobVariables")
+    # docker/kubernetes pools: the worker's template (`variables` + `job_configuration`);
+    # process pools default to the process worker's own, so the workers' packages need not
+    # be installed where we provision.
+    base_job_template: dict[str, Any] | None = Field(default=None, alias="baseJobTemplate")
+
+    @model_validator(mode="after")
+    def _template_for_container_pools(self) -> WorkPoolConfig:
+        if self.type != "process" and self.base_job_template is None:
+            raise ValueError(f"a {self.type} work pool needs 'baseJobTemplate'")
+        if self.base_job_template is not None:
+            missing = {"job_configuration", "variables"} - set(self.base_job_template)
+            if missing:
+                raise ValueError(f"baseJobTemplate lacks {', '.join(sorted(missing))}")
+        return self
+
+
+class OnCallLayer(Strict):
+    """One layer of the on-call schedule: users take turns of `rotationTurnLengthSeconds`."""
+
+    name: str = Field(min_length=1)
+    users: list[str] = Field(min_length=1)  # e-mails of existing PagerDuty users
+    start: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)$")
+    rotation_turn_length_seconds: int = Field(
+        default=7 * 24 * 3600, alias="rotationTurnLengthSeconds", ge=3600
+    )
+
+
+class EscalationConfig(Strict):
+    """On-call schedule first; after `delayMinutes` unacknowledged, the MLOps lead."""
+
+    lead: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")  # e-mail of an existing PagerDuty user
+    delay_minutes: int = Field(default=15, alias="delayMinutes", ge=1, le=120)
+    loops: int = Field(default=2, ge=0, le=9)
+
+
+class PagerDutyServiceConfig(Strict):
+    """One alert domain's service. `support-hours`: high urgency in support hours, low
+    outside (and raised to high when support hours start)."""
+
+    urgency: Literal["high", "low", "support-hours"] = "high"
+    ack_timeout_s: int | None = Field(default=1800, alias="ackTimeoutSeconds", ge=60)
+    auto_resolve_timeout_s: int | None = Field(
+        default=14400, alias="autoResolveTimeoutSeconds", ge=300
+    )
+
+
+class SupportHours(Strict):
+    start: str = Field(default="08:00:00", pattern=r"^\d{2}:\d{2}:\d{2}$")
+    end: str = Field(default="18:00:00", pattern=r"^\d{2}:\d{2}:\d{2}$")
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
+
+
+class PagerDutyConfig(Strict):
+    """`enabled`: Pulumi manages PagerDuty services for this stack (issue: infra)."""
+
+    enabled: bool = False
+    events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", alias="eventsUrl")
+    team: str | None = None
+    time_zone: str = Field(default="Africa/Tunis", alias="timeZone")
+    schedule_layers: list[OnCallLayer] = Field(default_factory=list, alias="scheduleLayers")
+    escalation: EscalationConfig | None = None
+    support_hours: SupportHours = Field(default_factory=SupportHours, alias="supportHours")
+    services: dict[Domain, PagerDutyServiceConfig] = Field(
+        default_factory=lambda: {d: PagerDutyServiceConfig() for d in get_args(Domain)}
+    )
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> PagerDutyConfig:
+        if self.enabled:
+            missing = [
+                key
+                for key, value in (
+                    ("team", self.team),
+                    ("scheduleLayers", self.schedule_layers),
+                    ("escalation", self.escalation),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"pagerduty.enabled needs {', '.join(missing)}")
+            absent = [d for d in get_args(Domain) if d not in self.services]
+            if absent:
+                raise ValueError(f"pagerduty.services lacks {', '.join(absent)}")
+        return self
+
+
+class EmailConfig(Strict):
+    smtp_host: str = Field(alias="smtpHost")
+    smtp_port: int = Field(default=587, alias="smtpPort", ge=1, le=65535)
+    # prefect-email's SMTPType: SSL (implicit TLS), STARTTLS or INSECURE (plain, loopback).
+    smtp_type: Literal["SSL", "STARTTLS", "INSECURE"] = Field(default="STARTTLS", alias="smtpType")
+    username: str | None = None
+    sender: str = Field(alias="from")
+    recipients: list[str] = Field(alias="to", min_length=1)
+
+
+class StackConfig(Strict):
+    """The validated, non-secret settings of one stack."""
+
+    name: str
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    prefect_api_url: HttpUrl = Field(alias="prefectApiUrl")
+    prefect_ui_url: HttpUrl = Field(alias="prefectUiUrl")
+    runbook_base_url: str = Field(alias="runbookBaseUrl")
+    work_pool: WorkPoolConfig = Field(alias="workPool")
+    pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
+    email: EmailConfig | None = None
+    sla_overrides: dict[str, Any] = Field(default_factory=dict, alias="slaOverrides")
+    # Global concurrency limits by name, e.g. how many sites may be scraped at once.
+    concurrency_limits: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, alias="concurrencyLimits"
+    )
+
+    def runbook_url(self, runbook: str) -> str:
+        if runbook.startswith(("http://", "https://")):
+            return runbook
+        return self.runbook_base_url.rstrip("/") + "/" + runbook
+
+    def effective_slas(self, slas: Slas) -> Slas:
+        """The catalog's SLAs with this stack's overrides merged in, validated again."""
+        merged = _deep_merge(slas.model_dump(mode="json"), self.sla_overrides)
+        return validate(Slas, merged, f"infra/Pulumi.{self.name}.yaml: slaOverrides")
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def stack_file(root: Path, stack: str) -> Path:
+    return root / "infra" / f"Pulumi.{stack}.yaml"
+
+
+def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
+    """The `pricechecktn:` keys of a Pulumi stack file, namespace stripped."""
+    path = stack_file(root, stack)
+    display = f"infra/Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = ", ".join(available_stacks(root)) or "none"
+        raise ConfigError([f"{display}: no such stack (known stacks: {known})"])
+    data = read_yaml(path, display) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
+        raise ConfigError([f"{display}: must be a mapping with a 'config' mapping of settings"])
+    prefix = f"{NAMESPACE}:"
+    config = data.get("config") or {}
+    raw = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+    if stack != LOCAL_STACK:
+        plain = [
+            key
+            for key in (*SECRET_ENV, "pagerdutyToken", "prefectApiKey")
+            if isinstance(raw.get(key), str)
+        ]
+        if plain:
+            raise ConfigError(
+                [
+                    f"{display}: field '{key}': a secret in plain text; set it with "
+                    f"`pulumi config set --secret {NAMESPACE}:{key} ...`"
+                    for key in plain
+                ]
+            )
+    return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Non-secret settings from PRICECHECK_* variables, in stack-config shape."""
+    out: dict[str, Any] = {}
+    email: dict[str, Any] = {}
+    for var, key in (
+        ("PRICECHECK_SMTP_HOST", "smtpHost"),
+        ("PRICECHECK_SMTP_PORT", "smtpPort"),
+        ("PRICECHECK_SMTP_TYPE", "smtpType"),
+        ("PRICECHECK_SMTP_USERNAME", "username"),
+        ("PRICECHECK_EMAIL_FROM", "from"),
+    ):
+        if environ.get(var):
+            email[key] = environ[var]
+    if environ.get("PRICECHECK_EMAIL_TO"):
+        email["to"] = [a.strip() for a in environ["PRICECHECK_EMAIL_TO"].split(",") if a.strip()]
+    if email:
+        out["email"] = email
+    if environ.get("PRICECHECK_PAGERDUTY_EVENTS_URL"):
+        out["pagerduty"] = {"eventsUrl": environ["PRICECHECK_PAGERDUTY_EVENTS_URL"]}
+    if environ.get("PRICECHECK_PREFECT_UI_URL"):
+        out["prefectUiUrl"] = environ["PRICECHECK_PREFECT_UI_URL"]
+    if environ.get("PRICECHECK_RUNBOOK_BASE_URL"):
+        out["runbookBaseUrl"] = environ["PRICECHECK_RUNBOOK_BASE_URL"]
+    return out
+
+
+def load_stack(root: Path, stack: str, environ: Mapping[str, str]) -> StackConfig:
+    """Validate one stack's settings (file + environment overrides)."""
+    raw = raw_stack_config(root, stack)
+    settings = {
+        k: v
+        for k, v in raw.items()
+        if k not in SECRET_ENV and k != "pagerdutyToken" and k != "prefectApiKey"
+    }
+    settings = _deep_merge(settings, _env_overrides(environ))
+    settings["name"] = stack
+    return validate(StackConfig, settings, f"infra/Pulumi.{stack}.yaml")
+
+
+def resolve_secrets(root: Path, stack: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Secret values for provisioning without Pulumi (`apply`): environment first, then
+    plain values in the stack file. Pulumi-encrypted (`secure:`) values cannot be read here;
+    they must come from the environment."""
+    raw = raw_stack_config(root, stack)
+    values: dict[str, str] = {}
+    for key, var in SECRET_ENV.items():
+        if environ.get(var):
+            values[key] = environ[var]
+        elif isinstance(raw.get(key), str):
+            values[key] = raw[key]
+    # Without managed PagerDuty services every domain shares the one routing key.
+    if "pagerdutyRoutingKey" in values:
+        for domain in get_args(Domain):
+            values[pagerduty_key(domain)] = values["pagerdutyRoutingKey"]
+    return values
+
+
+def secret_env_var(key: str) -> str:
+    """The environment variable that supplies a secret key (domain keys share one)."""
+    return SECRET_ENV[key.split(":", 1)[0]]
+
+
+def pagerduty_key(domain: str) -> str:
+    """The secret key naming the routing key of one PagerDuty domain's service."""
+    return f"pagerdutyRoutingKey:{domain}"
