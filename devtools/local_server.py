@@ -147,12 +147,21 @@ class LocalPrefectServer:
     def as_current(self) -> Iterator[None]:
         """Point this process at the server: its environment (inherited by the flow-run
         subprocesses) and Prefect's settings, which were read when prefect was imported."""
+        import prefect.context
         from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
         saved = dict(os.environ)
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("PREFECT_")})
         try:
-            with temporary_settings({PREFECT_API_URL: self.api_url, PREFECT_UI_URL: self.url}):
+            with (
+                temporary_settings({PREFECT_API_URL: self.api_url, PREFECT_UI_URL: self.url}),
+                # Threads Prefect starts itself (the concurrency-slot service, for one) do
+                # not inherit this context: make the settings process-global too, as
+                # Prefect's own test harness does, or they start a throwaway server.
+                prefect.context._temporary_global_settings_context(
+                    prefect.context.get_settings_context()
+                ),
+            ):
                 yield
         finally:
             os.environ.clear()

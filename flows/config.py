@@ -3,7 +3,8 @@
 Defaults are the production values from the issue (flow retries 2 x 60 s, scraping tasks
 3 x 30 s, flow timeout 3600 s). Each can be overridden by an environment variable so that a
 deployment's job variables, the demo and the tests can shrink them without code changes.
-Alert thresholds are *not* here: they come from `automations/slas.yaml` (`load_slas`).
+Alert thresholds are *not* here: they come from the stack's provisioned `pricechecktn_slas`
+variable (`automations/slas.yaml` with the stack's `slaOverrides`), see `RunSettings.slas`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from pricecheck_alerts.config.loader import load_slas
+from prefect.variables import Variable
+
+from pricecheck_alerts import naming
+from pricecheck_alerts.config.loader import load_slas, validate
 from pricecheck_alerts.config.models import Slas
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +49,9 @@ class RunSettings:
     scrape_retry_delay_s: float = 30.0
     state_dir: Path = REPO_ROOT / ".local" / "pipeline-state"
     config_root: Path = REPO_ROOT
+    # Set when PRICECHECK_CONFIG_ROOT names a config folder: its slas.yaml then wins over
+    # the server's variable (a local experiment, a test with tight thresholds).
+    config_root_given: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RunSettings:
@@ -62,10 +69,17 @@ class RunSettings:
             ),
             state_dir=Path(env.get("PRICECHECK_STATE_DIR") or base.state_dir),
             config_root=Path(env.get("PRICECHECK_CONFIG_ROOT") or base.config_root),
+            config_root_given=bool(env.get("PRICECHECK_CONFIG_ROOT")),
         )
 
     def slas(self) -> Slas:
-        """The one threshold/SLA config (automations/slas.yaml under `config_root`)."""
+        """The SLAs and thresholds of this run's stack: the `pricechecktn_slas` variable the
+        stack provisioned (the catalog's slas.yaml with the stack's `slaOverrides`, so an
+        override moves the alert and the checks together), else automations/slas.yaml."""
+        if not self.config_root_given:
+            provisioned = Variable.get(naming.SLAS_VARIABLE, default=None)
+            if provisioned is not None:
+                return validate(Slas, provisioned, f"Prefect variable {naming.SLAS_VARIABLE}")
         return load_slas(self.config_root)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
 from prefect.utilities.annotations import quote
 
 from flows.baseline import load_or_build
@@ -30,6 +31,7 @@ from flows.matching import Match, match_across_sites
 from flows.review_model import FakeReviewModel, load_or_train
 from flows.scraping import ScrapedProduct, SiteScrape, scrape
 from flows.snapshot import save as save_snapshot
+from pricecheck_alerts import naming
 
 SETTINGS = RunSettings.from_env()
 
@@ -37,8 +39,13 @@ SETTINGS = RunSettings.from_env()
 @task(name="scrape-site", tags=["scraping"], cache_policy=NO_CACHE)
 def scrape_site(site: SiteConfig) -> SiteScrape:
     """All listing pages of one site. HTTP errors, timeouts and refused connections surface
-    as they are, so the failed-task alert can say which it was."""
-    result = scrape(site)
+    as they are, so the failed-task alert can say which it was.
+
+    Each site takes a slot of the stack's `pricechecktn-scraping` global concurrency limit
+    (provisioned from `concurrencyLimits`), so a stack decides how many sites are scraped at
+    once; without that limit on the server, scraping is not held back."""
+    with concurrency(naming.SCRAPING_LIMIT, occupy=1):
+        result = scrape(site)
     get_run_logger().info(
         "%s: %d products from %d pages in %.2fs",
         site.name,
@@ -95,6 +102,11 @@ def _scrape_all(
         scraped[site.name] = result
         outcomes.append(SiteOutcome(site.name, True, len(result.products), result.duration_s))
     return scraped, outcomes
+
+
+def _busy(scraped: dict[str, SiteScrape]) -> dict[str, list[float]]:
+    """When each site was being scraped: [start, end] in epoch seconds."""
+    return {name: [s.started_at, s.finished_at] for name, s in scraped.items()}
 
 
 @flow(
@@ -174,6 +186,7 @@ def pricechecktn_pipeline(
 
     summary = {
         "sites": {o.site: {"ok": o.ok, "products": o.products, "error": o.error} for o in outcomes},
+        "scraping_windows": _busy(scraped),
         "products": len(products),
         "matches": len(matches),
         "reviews": len(texts),

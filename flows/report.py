@@ -39,6 +39,7 @@ from flows.report_stats import (
     rule_of,
     summarise,
 )
+from pricecheck_alerts import naming
 from pricecheck_alerts.config.loader import ConfigError, load_catalog
 from pricecheck_alerts.notify.email import (
     EMAIL_FROM_ENV,
@@ -56,7 +57,7 @@ def collect_runs(since: datetime, env: str | None = None) -> list[RunRecord]:
     """Flow runs started since `since`, only those tagged `env:<env>` when env is given."""
     run_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
     if env:
-        run_filter.tags = FlowRunFilterTags(all_=[f"env:{env}"])
+        run_filter.tags = FlowRunFilterTags(all_=[naming.environment_tag(env)])
     with get_client(sync_client=True) as client:
         deployments = {d.id: d.name for d in client.read_deployments()}
         flows = {f.id: f.name for f in client.read_flows()}
@@ -264,4 +265,5 @@ def daily_report(
         "env": env or "all",
     }
     emit_signal(Signal.report_published, "report:daily", facts)
-    return {**facts, "markdown": markdown}
+    attainment = {d.name: d.sla_attainment for d in summary.deployments}
+    return {**facts, "sla_attainment": attainment, "markdown": markdown}

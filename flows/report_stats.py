@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flows.stats import percentile
+from pricecheck_alerts import naming
 
 FAILED_TYPES = {"FAILED", "CRASHED"}
 FINISHED_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-ALERT_PREFIX = "pricechecktn/"
+ALERT_PREFIX = naming.PROJECT + "/"
 
 
 @dataclass(frozen=True)

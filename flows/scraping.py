@@ -46,6 +46,9 @@ class SiteScrape:
     products: list[ScrapedProduct] = field(default_factory=list)
     pages: int = 0
     duration_s: float = 0.0
+    # Wall-clock (epoch seconds) of the first request and the end: when the site was busy.
+    started_at: float = 0.0
+    finished_at: float = 0.0
 
     @property
     def seconds_per_item(self) -> float:
@@ -139,7 +142,7 @@ def scrape(site: SiteConfig, client: httpx.Client | None = None) -> SiteScrape:
         headers={"User-Agent": USER_AGENT, "Accept-Language": "fr-TN,fr;q=0.9,ar;q=0.8"},
         follow_redirects=True,
     )
-    result = SiteScrape(site.name)
+    result = SiteScrape(site.name, started_at=time.time())
     started = time.perf_counter()
     try:
         for page in range(1, site.max_pages + 1):
@@ -160,4 +163,5 @@ def scrape(site: SiteConfig, client: httpx.Client | None = None) -> SiteScrape:
         if own_client:
             client.close()
         result.duration_s = time.perf_counter() - started
+        result.finished_at = time.time()
     return result

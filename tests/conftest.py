@@ -6,10 +6,12 @@ Tests that use the server get its API URL through the environment, like any Pref
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.logging.handlers import APILogHandler
 
 from devtools.local_server import LocalPrefectServer
 from devtools.receivers import Receivers
@@ -37,6 +39,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPr
     try:
         with server.as_current():
             yield server
+            # Ship the logs this process still holds while the server can take them.
+            APILogHandler.flush()
     finally:
         server.stop()
 
@@ -49,3 +53,13 @@ def receivers() -> Iterator[Receivers]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def tree(tmp_path: Path, project_root: Path) -> Path:
+    """A copy of the real alerting config (automations/ and the stack files) to break."""
+    shutil.copytree(project_root / "automations", tmp_path / "automations")
+    (tmp_path / "infra").mkdir()
+    for stack_file in (project_root / "infra").glob("Pulumi.*.yaml"):
+        shutil.copy(stack_file, tmp_path / "infra" / stack_file.name)
+    return tmp_path

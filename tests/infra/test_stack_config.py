@@ -71,3 +71,14 @@ def test_apply_builds_the_container_pool_template_from_the_stack() -> None:
     [spec] = resources.work_pools
     assert spec.base_job_template is not None
     assert "default" not in spec.base_job_template["variables"]["properties"]["image"]
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_work_pool_tells_the_flows_their_environment(stack: str) -> None:
+    """Runs in a stack's pool get PRICECHECK_ENV, the variable the flows read (the daily
+    report scopes itself with it), set to the stack's environment."""
+    config = load_stack(ROOT, stack, {})
+    [pool] = compile_stack(load_catalog(ROOT), config).work_pools
+    template = pool.inputs()["base_job_template"]
+    env = template["variables"]["properties"]["env"]["default"]
+    assert env["PRICECHECK_ENV"] == config.environment

@@ -9,7 +9,6 @@ and CI runs both.
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +20,14 @@ import redis
 from devtools import runs
 from devtools.local_server import LocalPrefectServer, redis_messaging_env
 from devtools.receivers import Receivers
-from devtools.scenarios import CRITICAL, RESOLVED, Expected, deploy_drills, identify
+from devtools.scenarios import (
+    CRITICAL,
+    RESOLVED,
+    Expected,
+    deploy_drills,
+    identify,
+    wait_for_alerts,
+)
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.config.loader import load_catalog
 from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
@@ -97,9 +103,8 @@ def test_failure_and_recovery_alert_on_postgres_and_redis(
         [Expected(c, "flow-run-failed") for c in CRITICAL]
         + [Expected(c, "flow-run-failed", "resolve") for c in RESOLVED]
     )
-    receivers.wait_for(lambda d: True, count=sum(expected.values()), timeout=90)
-    time.sleep(3)
-    arrived = receivers.store.all()
+    # Every expected alert, then a quiet spell in which a duplicate would show up.
+    arrived = wait_for_alerts(receivers.store.all, expected, timeout=90, settle=3)
     assert Counter(identify(d) for d in arrived) == expected
     pages = [d.body for d in arrived if d.channel == "pagerduty"]
     assert {p["event_action"] for p in pages} == {"trigger", "resolve"}

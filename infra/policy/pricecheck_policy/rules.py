@@ -12,14 +12,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pricecheck_alerts import naming
+
 AUTOMATION = "pulumi-python:dynamic/prefect:Automation"
 BLOCK = "pulumi-python:dynamic/prefect:BlockDocument"
 VARIABLE = "pulumi-python:dynamic/prefect:Variable"
 PAGERDUTY_PROVIDER = "pulumi:providers:pagerduty"
 PAGERDUTY_INTEGRATION = "pagerduty:index/serviceIntegration:ServiceIntegration"
 
-PAGERDUTY_BLOCK_TYPE = "pricechecktn-pagerduty-alert"
-SLA_VARIABLE = "pricechecktn_slas"
+PAGERDUTY_BLOCK_TYPE = naming.block_type_slug("pagerduty")
+SLA_VARIABLE = naming.SLAS_VARIABLE
 # Run-duration SLAs outside these bounds are typos (seconds vs minutes) on a real stack;
 # the local stack keeps drill values (10 s) and is exempt.
 SLA_MIN_S = 60
