@@ -1,6 +1,6 @@
 """Run settings (retries, timeouts, where state lives) and per-site scraping config.
 
-Defaults are the production values from the issue (flow retries 2 x 60 s, scraping tasks
+Defaults are the production values (flow retries 2 x 60 s, scraping tasks
 3 x 30 s, flow timeout 3600 s). Each can be overridden by an environment variable so that a
 deployment's job variables, the demo and the tests can shrink them without code changes.
 Alert thresholds are *not* here: they come from the stack's provisioned `pricechecktn_slas`
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
-
 from prefect.variables import Variable
+from pydantic import BaseModel, ConfigDict, Field
 
 from pricecheck_alerts import naming
 from pricecheck_alerts.config.loader import load_slas, validate

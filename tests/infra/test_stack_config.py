@@ -1,4 +1,4 @@
-"""Validation of the stack settings this issue added (work pool templates, PagerDuty)."""
+"""Validation of the stack settings: work pool templates and environment, PagerDuty."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ class SupportHours(Strict):
 
 
 class PagerDutyConfig(Strict):
-    """`enabled`: Pulumi manages PagerDuty services for this stack (issue: infra)."""
+    """`enabled`: Pulumi manages PagerDuty services for this stack."""
 
     enabled: bool = False
     events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", alias="eventsUrl")
