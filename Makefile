@@ -23,8 +23,14 @@ demo: setup
 down: setup
 	$(VENV)/bin/python -m devtools.demo --down
 
+# ruff, then the CI and container files: actionlint (workflow syntax, expressions, shellcheck
+# on run: steps when shellcheck is installed), zizmor offline (workflow security; a finding
+# exits non-zero) and hadolint (Dockerfiles, every level down to info fails).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --no-progress .github/workflows
+	$(VENV)/bin/hadolint docker/*.Dockerfile
 
 typecheck: setup
 	$(VENV)/bin/mypy

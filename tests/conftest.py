@@ -6,12 +6,13 @@ Tests that use the server get its API URL through the environment, like any Pref
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.logging.handlers import APILogHandler
+from prefect.logging.handlers import APILogWorker
 
 from devtools.local_server import LocalPrefectServer
 from devtools.receivers import Receivers
@@ -39,8 +40,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPr
     try:
         with server.as_current():
             yield server
-            # Ship the logs this process still holds while the server can take them.
-            APILogHandler.flush()
+            # Ship the logs this process still holds while the server can take them (as
+            # Prefect's own test harness does before it stops its server).
+            with contextlib.suppress(RuntimeError):
+                APILogWorker.instance().drain()
     finally:
         server.stop()
 

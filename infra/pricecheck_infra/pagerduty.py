@@ -80,6 +80,7 @@ class PagerDutyOnCall(pulumi.ComponentResource):
         config: PagerDutyConfig,
         token: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
+        protect: bool = False,
     ) -> None:
         super().__init__("pricechecktn:pagerduty:OnCall", name, None, opts)
         assert config.team is not None and config.escalation is not None  # validated
@@ -87,6 +88,8 @@ class PagerDutyOnCall(pulumi.ComponentResource):
             f"{name}-provider", token=token, opts=pulumi.ResourceOptions(parent=self)
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # What pages people: never deleted by accident where the stack protects it.
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect))
         invoke = pulumi.InvokeOptions(provider=provider)
 
         emails = sorted(
@@ -98,7 +101,7 @@ class PagerDutyOnCall(pulumi.ComponentResource):
             f"{name}-team",
             name=config.team,
             description=f"PriceCheckTN MLOps on-call ({environment}), managed by Pulumi.",
-            opts=child,
+            opts=kept,
         )
         memberships = [
             pagerduty.TeamMembership(
@@ -125,9 +128,7 @@ class PagerDutyOnCall(pulumi.ComponentResource):
                 )
                 for layer in config.schedule_layers
             ],
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=memberships)
-            ),
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=memberships)),
         )
         policy = pagerduty.EscalationPolicy(
             f"{name}-escalation",
@@ -153,7 +154,7 @@ class PagerDutyOnCall(pulumi.ComponentResource):
                     ],
                 ),
             ],
-            opts=child,
+            opts=kept,
         )
 
         self.service_ids = {}
@@ -168,7 +169,7 @@ class PagerDutyOnCall(pulumi.ComponentResource):
                 acknowledgement_timeout=_timeout(settings.ack_timeout_s),
                 auto_resolve_timeout=_timeout(settings.auto_resolve_timeout_s),
                 **urgency_args(settings, config),
-                opts=child,
+                opts=kept,
             )
             integration = pagerduty.ServiceIntegration(
                 f"{name}-{domain}-events-v2",
@@ -176,7 +177,7 @@ class PagerDutyOnCall(pulumi.ComponentResource):
                 service=service.id,
                 type=INTEGRATION_TYPE,
                 opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(additional_secret_outputs=["integration_key"])
+                    kept, pulumi.ResourceOptions(additional_secret_outputs=["integration_key"])
                 ),
             )
             self.service_ids[domain] = service.id

@@ -54,12 +54,13 @@ class WorkPool(pulumi.ComponentResource):
         spec: WorkPoolSpec,
         connection: PrefectConnection,
         opts: pulumi.ResourceOptions | None = None,
+        protect: bool = False,
     ) -> None:
         super().__init__("pricechecktn:prefect:WorkPool", name, None, opts)
         self.pool = PrefectWorkPool(
             spec.name,
             {**connection.props(), **spec.inputs()},
-            pulumi.ResourceOptions(parent=self),
+            pulumi.ResourceOptions(parent=self, protect=protect),
         )
         self.pool_name: pulumi.Output[str] = self.pool.id
         self.register_outputs({"name": self.pool_name})
@@ -117,8 +118,7 @@ class Settings(pulumi.ComponentResource):
         super().__init__("pricechecktn:prefect:Settings", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.variables = [
-            PrefectVariable(v.name, {**connection.props(), **v.inputs()}, child)
-            for v in variables
+            PrefectVariable(v.name, {**connection.props(), **v.inputs()}, child) for v in variables
         ]
         self.limits = [
             PrefectConcurrencyLimit(c.name, {**connection.props(), **c.inputs()}, child)

@@ -1,22 +1,37 @@
 """The Pulumi program: compile the rules for this stack, then provision what they need.
 
 What gets provisioned is `compile_stack`'s output, the same one `render` prints and
-`apply --stack local` provisions. Settings come from `infra/Pulumi.<stack>.yaml` (through
-`load_stack`, without PRICECHECK_* environment overrides, so a deployment depends on the
-stack file only); secret values come from Pulumi secret config and, for PagerDuty-managed
-stacks, from the integrations created here.
+`apply --stack local` provisions. Settings come from Pulumi's config (`pricechecktn:*`), read
+through the engine, so whatever feeds it works: the stack file, `pulumi config set --path`,
+`--config-file`, ESC `environment:` imports, project-level defaults. They are validated by
+the same typed models as the files `check` reads, with no PRICECHECK_* environment
+overrides (a deployment depends on its config only). Secret values come from Pulumi secret
+config and, for PagerDuty-managed stacks, from the integrations created here.
+
+The engine runs this program with `infra/` as working directory (from `runpy.run_path` of
+`__main__.py`); the rules are found by searching upwards from there for `automations/`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.compile.resources import BlockDocumentSpec
-from pricecheck_alerts.config.loader import load_catalog
-from pricecheck_alerts.config.stacks import NAMESPACE, StackConfig, load_stack, pagerduty_key
+from pricecheck_alerts.config.loader import ConfigError, find_project_root, load_catalog
+from pricecheck_alerts.config.stacks import (
+    LOCAL_STACK,
+    NAMESPACE,
+    SECRET_KEYS,
+    SETTING_KEYS,
+    StackConfig,
+    pagerduty_key,
+    stack_settings,
+)
 from pricecheck_infra.pagerduty import DOMAINS, PagerDutyOnCall
 from pricecheck_infra.prefect import (
     Automations,
@@ -26,11 +41,36 @@ from pricecheck_infra.prefect import (
     WorkPool,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def config_value(config: pulumi.Config, key: str) -> Any:
+    """A setting as Pulumi holds it: structured values are JSON text (`get_object`), plain
+    strings are not JSON (`get`)."""
+    try:
+        return config.get_object(key)
+    except pulumi.ConfigTypeError:
+        return config.get(key)
 
 
-def stack_config(root: Path, stack: str) -> StackConfig:
-    return load_stack(root, stack, {})
+def stack_config(config: pulumi.Config, stack: str) -> StackConfig:
+    """The stack's validated settings from Pulumi config. Outside `local`, a secret
+    setting must be a Pulumi secret: plain text would sit unencrypted in the stack file."""
+    raw = {key: value for key in SETTING_KEYS if (value := config_value(config, key)) is not None}
+    display = f"Pulumi config of stack '{stack}' (pricechecktn:*)"
+    if stack != LOCAL_STACK:
+        plain = [
+            key
+            for key in SECRET_KEYS
+            if config.get(key) is not None and not is_config_secret(f"{NAMESPACE}:{key}")
+        ]
+        if plain:
+            raise ConfigError(
+                [
+                    f"{display}: field '{key}': a secret in plain text; set it with "
+                    f"`pulumi config set --secret {NAMESPACE}:{key} ...`"
+                    for key in plain
+                ]
+            )
+    return stack_settings(raw, stack, display)
 
 
 def block_secrets(
@@ -52,18 +92,25 @@ def block_secrets(
     return values
 
 
-def main(root: Path = ROOT) -> None:
+def main(root: Path | None = None) -> None:
     config = pulumi.Config(NAMESPACE)
-    stack = stack_config(root, pulumi.get_stack())
-    resources = compile_stack(load_catalog(root), stack)
+    stack = stack_config(config, pulumi.get_stack())
+    resources = compile_stack(load_catalog(root or find_project_root()), stack)
     connection = PrefectConnection(str(stack.prefect_api_url), config.get_secret("prefectApiKey"))
 
     oncall: PagerDutyOnCall | None = None
     if stack.pagerduty.enabled:
         oncall = PagerDutyOnCall(
-            "pagerduty", stack.environment, stack.pagerduty, config.require_secret("pagerdutyToken")
+            "pagerduty",
+            stack.environment,
+            stack.pagerduty,
+            config.require_secret("pagerdutyToken"),
+            protect=stack.protect,
         )
-    pools = [WorkPool(f"work-pool-{p.name}", p, connection) for p in resources.work_pools]
+    pools = [
+        WorkPool(f"work-pool-{p.name}", p, connection, protect=stack.protect)
+        for p in resources.work_pools
+    ]
     channels = NotificationChannels(
         "channels",
         resources.blocks,

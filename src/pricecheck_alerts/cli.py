@@ -84,6 +84,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """A report, not a gate: exit 0 whether or not anything changed."""
+    from pricecheck_alerts.compile.paging import diff_against
+    from pricecheck_alerts.config.revision import RevisionError
+
+    root = find_project_root(args.root)
+    try:
+        result = diff_against(root, args.stack, args.base)
+    except RevisionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.markdown() if args.format == "markdown" else result.text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricecheck-alerts", description=__doc__)
     parser.add_argument(
@@ -107,6 +122,36 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--stack", required=True)
     apply.add_argument("--allow-non-local", action="store_true")
     apply.set_defaults(func=cmd_apply)
+
+    diff = sub.add_parser(
+        "diff",
+        help="who gets alerted: what a change does for the people on call",
+        description=(
+            "Compare a stack's alerting at a git revision with the working tree, in terms\n"
+            "of people: rules added, removed, enabled or disabled; channels, PagerDuty\n"
+            "service and severity per rule; routes per severity; scope and trigger; SLAs\n"
+            "and thresholds after the stack's overrides. Critical alerts that stop paging\n"
+            "PagerDuty come first. Prints 'no change in who gets alerted' when only\n"
+            "wording or formatting changed. Exits 0 either way (a report, not a gate);\n"
+            "1 for an unknown ref, no git repository, or a config that does not validate."
+        ),
+        epilog=(
+            "example:\n"
+            "  pricecheck-alerts diff --stack prod --base origin/main\n"
+            "  pricecheck-alerts diff --stack staging --base HEAD~1 --format markdown"
+            " > comment.md"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diff.add_argument("--stack", required=True)
+    diff.add_argument(
+        "--base",
+        required=True,
+        metavar="GIT_REF",
+        help="revision to compare with (branch, tag, commit)",
+    )
+    diff.add_argument("--format", choices=("text", "markdown"), default="text")
+    diff.set_defaults(func=cmd_diff)
     return parser
 
 

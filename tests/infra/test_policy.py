@@ -1,9 +1,14 @@
 """Policy pack rules: unit tests on hand-made resources, the three real stacks (mocked
-program runs) as compliant examples, and the pulumi-policy adapters reporting violations."""
+program runs) as compliant examples, and the pulumi-policy adapters reporting violations.
+
+Resources reach the rules as the real analyzer presents them: pulumi-policy's `Analyze`
+wraps the deserialised inputs in `unknown_checking_proxy` (read-only `Mapping`/`Sequence`
+proxies, numbers as floats), so every hand-made resource here is wrapped the same way."""
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -15,12 +20,19 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from .harness import StackRun
 from .test_program import plain
 
 SLACK = "https://hooks.slack.com/services/T0FAKE/B0FAKE/notarealsecret"
 RUNBOOK_BODY = '{"static": {"runbook": "https://example.org/docs/runbooks/x.md"}}'
+
+
+def as_analyzed(props: dict[str, Any]) -> Any:
+    """Inputs as pulumi-policy's analyzer hands them to a policy (JSON round trip, then
+    its proxies): a list arrives as a `Sequence` proxy, not a `list`."""
+    return unknown_checking_proxy(json.loads(json.dumps(props)))
 
 
 def urn(stack: str, type_: str, name: str) -> str:
@@ -40,19 +52,21 @@ def automation(
         rules.AUTOMATION,
         name,
         urn(stack, rules.AUTOMATION, name),
-        {
-            "name": name,
-            "tags": [f"severity:{severity}"],
-            "routes": list(routes),
-            "actions": [{"type": "send-notification", "body": body}],
-            "trigger": trigger or {"posture": "Reactive", "within": 0},
-        },
+        as_analyzed(
+            {
+                "name": name,
+                "tags": [f"severity:{severity}"],
+                "routes": list(routes),
+                "actions": [{"type": "send-notification", "body": body}],
+                "trigger": trigger or {"posture": "Reactive", "within": 0},
+            }
+        ),
         ("api_key",),
     )
 
 
 def block(name: str, slug: str, data: dict[str, Any], secret_outputs: tuple[str, ...]) -> rules.Res:
-    props = {"name": name, "block_type_slug": slug, "data": data}
+    props = as_analyzed({"name": name, "block_type_slug": slug, "data": data})
     return rules.Res(rules.BLOCK, name, urn("prod", rules.BLOCK, name), props, secret_outputs)
 
 
@@ -205,3 +219,13 @@ def test_pack_reports_violations_through_pulumi_policy() -> None:
         reported.clear()
         policy.validate(_args(automation()), lambda m, u=None: reported.append((m, u)))
         assert reported == [], name
+
+
+def test_a_secret_inside_a_list_is_caught_through_the_proxies() -> None:
+    """A Slack URL pasted into the body of an automation's first action: the analyzer
+    hands `actions` over as a Sequence proxy, and the rule still looks inside it."""
+    leaked = automation(body=RUNBOOK_BODY[:-1] + f', "hook": "{SLACK}"}}')
+    assert not isinstance(leaked.props["actions"], list)  # what the analyzer gives
+    assert rules.plaintext_secrets(leaked) == [
+        "a: Slack webhook URL in plain input 'actions[0].body'"
+    ]

@@ -7,20 +7,24 @@ exactly the compiled resources, wired and protected correctly.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pricecheck_infra.providers import strip_nulls
 from pulumi.runtime import rpc
 
+from devtools.pulumi_mocks import StackRun, integration_key
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.compile.resources import StackResources, bind_block_ids
 from pricecheck_alerts.config.loader import load_catalog
 from pricecheck_alerts.config.stacks import load_stack
 
-from .harness import ROOT, StackRun, integration_key, run_stack
+from .harness import ROOT, engine_config, run_stack
 
 STACKS = ["local", "staging", "prod"]
 AUTOMATION = "pulumi-python:dynamic/prefect:Automation"
@@ -328,8 +332,56 @@ def test_staging_and_prod_differ_only_where_their_config_does(
     assert blocks == {"pricechecktn-prod-email"}
 
 
-def test_entry_point_runs_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`infra/__main__.py`, run the way Pulumi's Python host runs a program directory."""
-    run = run_stack("local", monkeypatch, entry_point=True)
-    assert run.exports["automationNames"] == sorted(a.name for a in compiled("local").automations)
-    assert len(run.of_type(BLOCK)) == len(compiled("local").blocks)
+PROTECTED_IN_PROD = {
+    "pagerduty:index/team:Team",
+    "pagerduty:index/schedule:Schedule",
+    "pagerduty:index/escalationPolicy:EscalationPolicy",
+    "pagerduty:index/service:Service",
+    "pagerduty:index/serviceIntegration:ServiceIntegration",
+    "pulumi-python:dynamic/prefect:WorkPool",
+}
+
+
+def test_prod_protects_what_pages_people(stack_runs: dict[str, StackRun]) -> None:
+    """`protect`: Pulumi refuses to delete these until the flag is lifted (prod only)."""
+    prod = stack_runs["prod"]
+    protected = {(r.type, r.name) for r in prod.resources if r.protect}
+    assert {t for t, _ in protected} == PROTECTED_IN_PROD
+    for type_ in PROTECTED_IN_PROD:
+        assert all(r.protect for r in prod.of_type(type_)), type_
+    assert len(prod.of_type("pagerduty:index/service:Service")) == 3
+    for stack in ("local", "staging"):
+        assert not any(r.protect for r in stack_runs[stack].resources), stack
+
+
+def test_settings_come_from_pulumi_config_not_the_stack_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack_runs: dict[str, StackRun]
+) -> None:
+    """The whole staging config reaches the program through Pulumi's config (as ESC,
+    `--config-file` or `config set --path` would hand it) with no stack file anywhere:
+    the same resources, with the same inputs."""
+    shutil.copytree(ROOT / "automations", tmp_path / "automations")
+    assert not list(tmp_path.rglob("Pulumi.*.yaml"))
+    config, _ = engine_config("staging")
+    run = run_stack("staging", monkeypatch, config=config, root=tmp_path)
+    expected = stack_runs["staging"]
+    registered = {(r.type, r.name): r.inputs for r in run.resources}
+    assert registered == {(r.type, r.name): r.inputs for r in expected.resources}
+    assert len(registered) == len(run.resources) > 40
+
+
+def test_a_config_set_value_changes_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pulumi config set --path 'pricechecktn:workPool.concurrencyLimit' 7` reaches the
+    pool: the program reads the engine's config, not the file."""
+    config, _ = engine_config("staging")
+    pool = json.loads(config["pricechecktn:workPool"])
+    config["pricechecktn:workPool"] = json.dumps({**pool, "concurrencyLimit": 7})
+    run = run_stack("staging", monkeypatch, config=config)
+    [registered] = run.of_type("pulumi-python:dynamic/prefect:WorkPool")
+    assert registered.inputs["concurrency_limit"] == 7
+
+
+def test_plain_text_secret_in_config_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    config, _ = engine_config("staging")
+    with pytest.raises(Exception, match="a secret in plain text"):
+        run_stack("staging", monkeypatch, config=config, secret_keys=[])

@@ -1,17 +1,22 @@
-"""Drive the Pulumi SDK's dynamic provider host (`python -m pulumi.dynamic`, what the CLI
-starts as `pulumi-resource-pulumi-python`) over its gRPC interface, as the engine does.
+"""Drive the Pulumi SDK's dynamic provider host over its gRPC interface, launched as the
+engine launches it, for every kind of Prefect resource.
 
-The host runs in its own process with the program directory (`infra/`) as working
-directory, like under `pulumi up`; it must unpickle our provider from `__provider`,
-and every property must survive protobuf's Struct encoding (numbers become floats, nulls,
-nested dicts, and nulls inside maps are dropped) without showing up as a spurious diff.
+From pulumi/pulumi: the engine loads the `pulumi-python` resource plugin, the script
+`sdk/python/dist/pulumi-resource-pulumi-python`, in the program's folder (`infra/`,
+`ctx.Pwd`), with each Pulumi.yaml runtime option as `PULUMI_RUNTIME_<OPTION>`
+(`PULUMI_RUNTIME_TOOLCHAIN=uv`, `PULUMI_RUNTIME_VIRTUALENV=../.venv`), `PULUMI_PROJECT` and
+the `pulumi-python` config in `PULUMI_CONFIG`. The script runs
+`"$VENV/bin/python" -u -m pulumi.dynamic <engine>`, which prints its port. The host
+unpickles our provider from `__provider` (dill, by reference to module + class: the module
+must import the same way there), and every property must survive protobuf's Struct
+encoding (numbers become floats, nulls inside maps are dropped) without a spurious diff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,9 +42,19 @@ def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
+    venv = ROOT / ".venv"
     process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.dynamic"],
+        [str(venv / "bin" / "python"), "-u", "-m", "pulumi.dynamic", "127.0.0.1:1"],
         cwd=ROOT / "infra",
+        env={
+            **os.environ,
+            "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+            "VIRTUAL_ENV": str(venv),
+            "PULUMI_RUNTIME_TOOLCHAIN": "uv",
+            "PULUMI_RUNTIME_VIRTUALENV": "../.venv",
+            "PULUMI_PROJECT": "pricechecktn",
+            "PULUMI_CONFIG": "{}",
+        },
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ def _pagerduty(**overrides: Any) -> dict[str, Any]:
         "enabled": True,
         "team": "T",
         "scheduleLayers": [
-            {"name": "l", "users": ["a@x.example"], "start": "2026-12-07T09:00:00+01:00"}
+            {"name": "l", "users": ["a@x.example"], "start": "2026-11-02T09:00:00+01:00"}
         ],
         "escalation": {"lead": "lead@x.example"},
     }
@@ -82,3 +83,16 @@ def test_work_pool_tells_the_flows_their_environment(stack: str) -> None:
     template = pool.inputs()["base_job_template"]
     env = template["variables"]["properties"]["env"]["default"]
     assert env["PRICECHECK_ENV"] == config.environment
+
+
+def test_schedule_layers_start_in_the_past() -> None:
+    """A layer starting in the future leaves nobody on call until then: refused, and the
+    shipped stacks start theirs on a date that has passed."""
+    future = (datetime.now(UTC) + timedelta(days=3)).isoformat(timespec="seconds")
+    with pytest.raises(ValidationError, match="in the future"):
+        PagerDutyConfig.model_validate(
+            _pagerduty(scheduleLayers=[{"name": "l", "users": ["a@x.example"], "start": future}])
+        )
+    for stack in ("staging", "prod"):
+        for layer in load_stack(ROOT, stack, {}).pagerduty.schedule_layers:
+            assert datetime.fromisoformat(layer.start) <= datetime.now(UTC)

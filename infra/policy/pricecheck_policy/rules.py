@@ -68,10 +68,12 @@ def stack_of(urn: str) -> str:
 
 
 def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every leaf with its path. pulumi-policy hands inputs over as read-only proxies
+    (`Mapping` and `Sequence`, not `dict` and `list`): test the abstract types."""
     if isinstance(value, Mapping):
         for key, item in value.items():
             yield from _walk(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
         for index, item in enumerate(value):
             yield from _walk(item, f"{path}[{index}]")
     else:

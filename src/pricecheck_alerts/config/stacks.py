@@ -11,10 +11,11 @@ the compiler only names the config key a secret comes from, and whoever provisio
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from pricecheck_alerts import naming
 from pricecheck_alerts.config.loader import ConfigError, available_stacks, read_yaml, validate
@@ -32,6 +33,8 @@ SECRET_ENV = {
     "pagerdutyRoutingKey": "PRICECHECK_PAGERDUTY_ROUTING_KEY",
     "smtpPassword": "PRICECHECK_SMTP_PASSWORD",
 }
+# Every secret setting: never part of `StackConfig`, never plain text outside `local`.
+SECRET_KEYS = (*SECRET_ENV, "pagerdutyToken", "prefectApiKey")
 SLACK_SECRET = {
     Channel.slack_critical: "slackCriticalUrl",
     Channel.slack_warnings: "slackWarningsUrl",
@@ -70,6 +73,17 @@ class OnCallLayer(Strict):
     rotation_turn_length_seconds: int = Field(
         default=7 * 24 * 3600, alias="rotationTurnLengthSeconds", ge=3600
     )
+
+    @field_validator("start")
+    @classmethod
+    def _not_in_the_future(cls, value: str) -> str:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if when > datetime.now(UTC):
+            raise ValueError(
+                "is in the future: nobody would be on call until then; "
+                "use a past date (turns are counted from it)"
+            )
+        return value
 
 
 class EscalationConfig(Strict):
@@ -157,6 +171,9 @@ class StackConfig(Strict):
     concurrency_limits: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict, alias="concurrencyLimits"
     )
+    # Pulumi refuses to delete protected resources (PagerDuty objects, the work pool) until
+    # the flag is lifted: an accidental rename or `destroy` on prod pages nobody's absence.
+    protect: bool = False
 
     def runbook_url(self, runbook: str) -> str:
         if runbook.startswith(("http://", "https://")):
@@ -197,11 +214,7 @@ def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
     config = data.get("config") or {}
     raw = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
     if stack != LOCAL_STACK:
-        plain = [
-            key
-            for key in (*SECRET_ENV, "pagerdutyToken", "prefectApiKey")
-            if isinstance(raw.get(key), str)
-        ]
+        plain = [key for key in SECRET_KEYS if isinstance(raw.get(key), str)]
         if plain:
             raise ConfigError(
                 [
@@ -239,17 +252,27 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+SETTING_KEYS = tuple(
+    field.alias or name for name, field in StackConfig.model_fields.items() if name != "name"
+)
+"""The non-secret settings of a stack, as named in its config (`pricechecktn:<key>`)."""
+
+
+def stack_settings(
+    raw: Mapping[str, Any], stack: str, display: str, environ: Mapping[str, str] | None = None
+) -> StackConfig:
+    """Validate one stack's settings from any source: the stack file (`load_stack`) or
+    Pulumi's own config (the Pulumi program). Secrets are dropped: they never belong here."""
+    settings = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
+    settings = _deep_merge(settings, _env_overrides(environ or {}))
+    settings["name"] = stack
+    return validate(StackConfig, settings, display)
+
+
 def load_stack(root: Path, stack: str, environ: Mapping[str, str]) -> StackConfig:
     """Validate one stack's settings (file + environment overrides)."""
-    raw = raw_stack_config(root, stack)
-    settings = {
-        k: v
-        for k, v in raw.items()
-        if k not in SECRET_ENV and k != "pagerdutyToken" and k != "prefectApiKey"
-    }
-    settings = _deep_merge(settings, _env_overrides(environ))
-    settings["name"] = stack
-    return validate(StackConfig, settings, f"infra/Pulumi.{stack}.yaml")
+    display = f"infra/Pulumi.{stack}.yaml"
+    return stack_settings(raw_stack_config(root, stack), stack, display, environ)
 
 
 def resolve_secrets(root: Path, stack: str, environ: Mapping[str, str]) -> dict[str, str]:
