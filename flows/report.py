@@ -31,7 +31,6 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect_email import EmailServerCredentials, email_send_message
 
 from flows.config import RunSettings
-from flows.prefect_events import read_events
 from flows.report_stats import (
     AlertRecord,
     ReportSummary,
@@ -41,6 +40,7 @@ from flows.report_stats import (
 )
 from pricecheck_alerts import naming
 from pricecheck_alerts.config.loader import ConfigError, load_catalog
+from pricecheck_alerts.events import read_events
 from pricecheck_alerts.notify.email import (
     EMAIL_FROM_ENV,
     EMAIL_TO_ENV,

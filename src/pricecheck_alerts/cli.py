@@ -99,6 +99,29 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from pricecheck_alerts.smoke import SmokeError, run_smoke
+
+    root = find_project_root(args.root)
+    stack = load_stack(root, args.stack, {})
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        print(
+            "error: PREFECT_API_URL is not set; point it at the stack's server "
+            f"({stack.prefect_api_url}), never at a throwaway one",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"smoke: stack {args.stack} on {api_url}")
+    try:
+        result = run_smoke(stack.environment, timeout=args.timeout)
+    except SmokeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(result.lines()))
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricecheck-alerts", description=__doc__)
     parser.add_argument(
@@ -152,6 +175,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("--format", choices=("text", "markdown"), default="text")
     diff.set_defaults(func=cmd_diff)
+
+    smoke = sub.add_parser(
+        "smoke",
+        help="prove the server at PREFECT_API_URL delivers this stack's alerts",
+        description=(
+            "Send one `pricechecktn.report.published` signal (marked smoke) through the\n"
+            "stack's daily-report automation and wait for the server's record of each of\n"
+            "its actions (delivered or failed). An info note reaches the info channel;\n"
+            "nobody is paged. Exit 1 if any action failed or none reported back."
+        ),
+        epilog=(
+            "example:\n"
+            "  export PREFECT_API_URL=https://prefect.staging.example/api\n"
+            "  pricecheck-alerts smoke --stack staging"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    smoke.add_argument("--stack", required=True)
+    smoke.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+    smoke.set_defaults(func=cmd_smoke)
     return parser
 
 

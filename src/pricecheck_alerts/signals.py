@@ -62,7 +62,7 @@ def emit_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> Even
     return emit_event(event=name, resource=_resource(check), payload=facts)
 
 
-def send_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> None:
+def send_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> Event:
     """Send a pipeline signal from outside any run (an operator, a drill) and return once
     the server has it: `emit_signal` hands events to a background worker instead."""
     event = Event(event=_checked(signal, facts), resource=_resource(check), payload=facts)
@@ -72,3 +72,4 @@ def send_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> None
             await client.emit(event)
 
     asyncio.run(_send())
+    return event

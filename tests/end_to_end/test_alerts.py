@@ -374,3 +374,56 @@ def test_operator_script_emits_a_signal_that_alerts(
     assert identify(alert) == expected
     assert "*mean_confidence*\\n0.42" in json.dumps(alert.body)
     assert emit_signal(["not.a.signal!"]) == 2
+
+
+def test_smoke_proves_the_stack_delivers(
+    played: list[Delivery],
+    project_root: Path,
+    receivers: Receivers,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the deploy workflow runs after `pulumi up`: one signal through the stack's
+    real automation, checked through the server's own action events."""
+    from pricecheck_alerts.cli import main
+
+    receivers.store.clear()
+    assert main(["--root", str(project_root), "smoke", "--stack", "local"]) == 0
+    out = capsys.readouterr().out
+    assert "pricechecktn/local/daily-report: 1 delivered, 0 failed" in out
+    assert "delivered: pricechecktn-local-slack-info" in out
+    [note] = receivers.wait_for(lambda d: d.channel == "slack-info", timeout=10)
+    assert "smoke" in json.dumps(note.body)
+
+
+def test_smoke_fails_loudly_on_a_dead_channel(
+    played: list[Delivery],
+    project_root: Path,
+    environ: dict[str, str],
+    stack: tuple[Catalog, StackResources],
+    receivers: Receivers,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pricecheck_alerts.cli import main
+
+    _, resources = stack
+    dead_url = f"{receivers.base_url}/slack/archived"
+    dead = {**environ, "PRICECHECK_SLACK_INFO_URL": dead_url}
+    apply_stack(resources, resolve_secrets(project_root, "local", dead))
+    try:
+        assert main(["--root", str(project_root), "smoke", "--stack", "local"]) == 1
+        out = capsys.readouterr().out
+        assert "0 delivered, 1 failed" in out
+        assert "FAILED: pricechecktn-local-slack-info: HTTP 404" in out
+        assert dead_url not in out
+    finally:
+        apply_stack(resources, resolve_secrets(project_root, "local", environ))
+
+
+def test_smoke_refuses_without_a_server(
+    project_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pricecheck_alerts.cli import main
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["--root", str(project_root), "smoke", "--stack", "staging"]) == 2
+    assert "PREFECT_API_URL is not set" in capsys.readouterr().err

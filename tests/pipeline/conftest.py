@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.fixtures.shops import FixtureSites
-from flows.prefect_events import read_events
+from pricecheck_alerts.events import read_events
 
 FAST_ENV = {
     "PRICECHECK_SCRAPE_RETRIES": "1",

@@ -1,7 +1,7 @@
 """Read events back from the Prefect server (`POST /api/events/filter`, then `next_page`).
 
-The daily report counts alerts from the server's automation events with it, and the tests
-use it to assert which signals a run emitted.
+The daily report counts alerts from the server's automation events with it, `smoke` checks
+that a stack's automation delivered, and the tests assert which signals a run emitted.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ def read_events(
     names: list[str] | None = None,
     prefixes: list[str] | None = None,
     related_ids: list[str] | None = None,
+    resource_ids: list[str] | None = None,
     max_events: int = 5000,
 ) -> list[dict[str, Any]]:
     """Events in the window, oldest first, as the API returns them (JSON dicts)."""
@@ -31,13 +32,15 @@ def read_events(
         }
     if related_ids:
         event_filter["related"] = {"id": related_ids}
+    if resource_ids:
+        event_filter["resource"] = {"id": resource_ids}
     events: list[dict[str, Any]] = []
     with get_client(sync_client=True) as client:
         response = client.request(
             "POST", "/events/filter", json={"filter": event_filter, "limit": 50}
         )
         response.raise_for_status()
-        page = response.json()
+        page: dict[str, Any] = response.json()
         events.extend(page["events"])
         while page.get("next_page") and len(events) < max_events:
             response = client._client.get(page["next_page"])
