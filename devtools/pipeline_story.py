@@ -192,7 +192,7 @@ def start_pipeline(root: Path, place: StoryPlace, work_pool: str) -> None:
     deployed = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
         cwd=root,
-        env=env,
+        env={**env, "PRICECHECK_FLOWS_DIR": str(root)},  # local runs from the checkout
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,6 +4,7 @@ from a drift event through the deployment trigger."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from flows.fixtures.shops import FixtureSites
 from flows.pipeline import pricechecktn_pipeline
 from tests.pipeline.conftest import FAST_ENV
 
+ROOT = Path(__file__).resolve().parents[2]
 ENV = "test"
 POOL = f"pricechecktn-{ENV}"
 EXPECTED = {
@@ -40,8 +42,13 @@ EXPECTED = {
 }
 
 
-def _cli_env(prefect_server: Any) -> dict[str, str]:
-    return {**prefect_server.env, "PRICECHECK_ENV": ENV, "PREFECT_LOGGING_LEVEL": "WARNING"}
+def _cli_env(prefect_server: Any, flows_dir: Path = ROOT) -> dict[str, str]:
+    return {
+        **prefect_server.env,
+        "PRICECHECK_ENV": ENV,
+        "PRICECHECK_FLOWS_DIR": str(flows_dir),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +170,49 @@ def test_worker_runs_pipeline_and_drift_starts_retrain(
         "drift_baseline.json",
         "latest_snapshot.json",
     }
+
+
+def test_a_worker_runs_the_flows_from_where_the_image_puts_them(
+    prefect_server: Any, project_root: Path, tmp_path: Path
+) -> None:
+    """staging/prod deploy with PRICECHECK_FLOWS_DIR=/opt/pricechecktn (the image's copy of
+    the flows): the pull step moves the run there, whatever the worker's own folder. Here
+    the copy sits at another path and the worker runs from a third, unrelated folder."""
+    image = tmp_path / "opt" / "pricechecktn"
+    image.mkdir(parents=True)
+    for part in ("flows", "automations"):
+        shutil.copytree(project_root / part, image / part)
+    marker = tmp_path / "loaded-from.txt"
+    with (image / "flows" / "probe.py").open("a") as probe:
+        probe.write(f"\n__import__('pathlib').Path({str(marker)!r}).write_text(__file__)\n")
+    env = {**_cli_env(prefect_server, flows_dir=image), "PRICECHECK_ENV": "image"}
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="pricechecktn-image", type="process"))
+    deploy = subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", "api-health-probe"],
+        cwd=project_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert deploy.returncode == 0, deploy.stdout[-2000:] + deploy.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("api-health-probe/api-health-probe")
+        assert deployment.pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(image)}}
+        ]
+        client.create_flow_run_from_deployment(deployment.id)
+    elsewhere = tmp_path / "worker-home"
+    elsewhere.mkdir()
+    worker = subprocess.run(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "pricechecktn-image",
+         "--type", "process", "--run-once"],
+        cwd=elsewhere,
+        env={**env, "PRICECHECK_API_URL": "http://127.0.0.1:9/", "PRICECHECK_FLOW_RETRIES": "0"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert marker.read_text() == str(image / "flows" / "probe.py")
