@@ -22,6 +22,18 @@ from aiosmtpd.smtp import AuthResult
 
 from devtools.local_server import free_port
 from devtools.tls import LoopbackTls
+from pricecheck_alerts.naming import DEDUP_KEY_MAX
+from pricecheck_alerts.notify.pagerduty import PD_EVENT_MAX_BYTES, PD_SUMMARY_MAX
+from pricecheck_alerts.notify.slack import (
+    SLACK_BLOCKS_MAX,
+    SLACK_CONTEXT_ELEMENTS_MAX,
+    SLACK_FIELD_MAX,
+    SLACK_FIELDS_PER_SECTION,
+    SLACK_HEADER_MAX,
+    SLACK_SECTION_MAX,
+    SLACK_TEXT_HARD_MAX,
+    SLACK_URL_MAX,
+)
 
 SLACK_PATHS = {
     "/slack/critical": "slack-critical",
@@ -52,33 +64,33 @@ def slack_problems(body: Any) -> list[str]:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         problems.append("no_text")
-    elif len(text) > 40_000:
-        problems.append("invalid_payload: text over 40000 characters")
+    elif len(text) > SLACK_TEXT_HARD_MAX:
+        problems.append(f"invalid_payload: text over {SLACK_TEXT_HARD_MAX} characters")
     blocks = body.get("blocks", [])
-    if not isinstance(blocks, list) or len(blocks) > 50:
-        problems.append("invalid_blocks: more than 50 blocks")
+    if not isinstance(blocks, list) or len(blocks) > SLACK_BLOCKS_MAX:
+        problems.append(f"invalid_blocks: more than {SLACK_BLOCKS_MAX} blocks")
         blocks = []
     for i, block in enumerate(blocks):
         kind = block.get("type")
         if kind == "header":
             if block.get("text", {}).get("type") != "plain_text":
                 problems.append(f"invalid_blocks: header {i} is not plain_text")
-            if len(block.get("text", {}).get("text", "")) > 150:
-                problems.append(f"invalid_blocks: header {i} over 150 characters")
+            if len(block.get("text", {}).get("text", "")) > SLACK_HEADER_MAX:
+                problems.append(f"invalid_blocks: header {i} over {SLACK_HEADER_MAX} characters")
         elif kind == "section":
-            if len(block.get("text", {}).get("text", "")) > 3000:
-                problems.append(f"invalid_blocks: section {i} text over 3000 characters")
+            if len(block.get("text", {}).get("text", "")) > SLACK_SECTION_MAX:
+                problems.append(f"invalid_blocks: section {i} text too long")
             fields = block.get("fields", [])
-            if len(fields) > 10:
-                problems.append(f"invalid_blocks: section {i} has more than 10 fields")
-            if any(len(f.get("text", "")) > 2000 for f in fields):
-                problems.append(f"invalid_blocks: section {i} field over 2000 characters")
+            if len(fields) > SLACK_FIELDS_PER_SECTION:
+                problems.append(f"invalid_blocks: section {i} has too many fields")
+            if any(len(f.get("text", "")) > SLACK_FIELD_MAX for f in fields):
+                problems.append(f"invalid_blocks: section {i} field too long")
         elif kind == "context":
-            if len(block.get("elements", [])) > 10:
-                problems.append(f"invalid_blocks: context {i} has more than 10 elements")
+            if len(block.get("elements", [])) > SLACK_CONTEXT_ELEMENTS_MAX:
+                problems.append(f"invalid_blocks: context {i} has too many elements")
         elif kind == "actions":
             for element in block.get("elements", []):
-                if len(element.get("url", "")) > 3000:
+                if len(element.get("url", "")) > SLACK_URL_MAX:
                     problems.append(f"invalid_blocks: button url in block {i} too long")
         elif kind != "divider":
             problems.append(f"invalid_blocks: unknown block type {kind!r}")
@@ -90,7 +102,7 @@ def pagerduty_problems(body: Any, raw_size: int) -> list[str]:
     if not isinstance(body, dict):
         return ["body is not a JSON object"]
     problems = []
-    if raw_size > 512 * 1024:
+    if raw_size > PD_EVENT_MAX_BYTES:
         problems.append("event larger than 512 KB")
     if not isinstance(body.get("routing_key"), str) or len(body["routing_key"]) != 32:
         problems.append("routing_key must be 32 characters")
@@ -98,7 +110,7 @@ def pagerduty_problems(body: Any, raw_size: int) -> list[str]:
     if action not in PD_ACTIONS:
         problems.append("event_action must be trigger, acknowledge or resolve")
     dedup = body.get("dedup_key")
-    if dedup is not None and (not isinstance(dedup, str) or len(dedup) > 255):
+    if dedup is not None and (not isinstance(dedup, str) or len(dedup) > DEDUP_KEY_MAX):
         problems.append("dedup_key must be a string of at most 255 characters")
     if action in {"acknowledge", "resolve"} and not dedup:
         problems.append("dedup_key is required for acknowledge and resolve")
@@ -108,7 +120,7 @@ def pagerduty_problems(body: Any, raw_size: int) -> list[str]:
             problems.append("payload is required for trigger")
         else:
             summary = payload.get("summary")
-            if not isinstance(summary, str) or not summary or len(summary) > 1024:
+            if not isinstance(summary, str) or not summary or len(summary) > PD_SUMMARY_MAX:
                 problems.append("payload.summary is required, at most 1024 characters")
             if not payload.get("source"):
                 problems.append("payload.source is required")

@@ -230,7 +230,8 @@ def test_editing_a_rule_reports_the_windows_it_restarts(
     name = "pricechecktn/local/flow-run-failed/resolve"
 
     def trigger_id() -> str:
-        path = {"id": managed_automations("local")[name]}
+        [automation_id] = managed_automations("local")[name]
+        path = {"id": automation_id}
         with prefect_client() as client:
             return client.request("GET", "/automations/{id}", path_params=path).json()["trigger"][
                 "id"
@@ -263,7 +264,7 @@ def test_drift_in_the_ui_is_put_back(
     _, resources = stack
     from prefect.events.schemas.automations import AutomationCore
 
-    automation_id = managed_automations("local")["pricechecktn/local/flow-run-crashed"]
+    [automation_id] = managed_automations("local")["pricechecktn/local/flow-run-crashed"]
     with prefect_client() as client:
         current = client.read_automation(automation_id)
         edited = AutomationCore.model_validate(

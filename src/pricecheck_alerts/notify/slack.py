@@ -34,7 +34,9 @@ SLACK_SECTION_MAX = 3000
 SLACK_FIELD_MAX = 2000
 SLACK_FIELDS_PER_SECTION = 10
 SLACK_BLOCKS_MAX = 50
-SLACK_TEXT_MAX = 4000
+SLACK_TEXT_MAX = 4000  # what we send; Slack itself cuts `text` at SLACK_TEXT_HARD_MAX
+SLACK_TEXT_HARD_MAX = 40_000
+SLACK_URL_MAX = 3000
 SLACK_BUTTON_TEXT_MAX = 75
 SLACK_CONTEXT_ELEMENTS_MAX = 10
 MESSAGE_EXCERPT_MAX = 1500
@@ -87,7 +89,7 @@ def slack_message(facts: AlertFacts) -> dict[str, Any]:
             "elements": [
                 {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
                 for label, url in links(facts)
-                if units(url) <= SLACK_SECTION_MAX
+                if units(url) <= SLACK_URL_MAX
             ],
         }
     )

@@ -1,7 +1,7 @@
 """Reconcile a compiled stack against the Prefect server in PREFECT_API_URL, by name.
 
 For the `local` stack (and quick experiments): `pulumi up` is how staging and prod are
-provisioned, through the same `prefect_resources` code. Idempotent: a second apply writes
+provisioned, through the same `provision` code. Idempotent: a second apply writes
 nothing. Managed automations (tagged `managed-by:pricecheck-alerts` and `stack:<name>`)
 that left the rules are deleted; anything else on the server is never touched.
 """
@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.sorting import AutomationSort
+from prefect.events.schemas.automations import Automation
 
 from pricecheck_alerts import naming
 from pricecheck_alerts.compile.resources import StackResources
@@ -25,7 +29,7 @@ from pricecheck_alerts.provision import (
     Variables,
     WorkPools,
 )
-from pricecheck_alerts.provision.client import prefect_client
+from pricecheck_alerts.provision.client import all_pages, prefect_client
 
 
 @dataclass
@@ -50,13 +54,18 @@ class ApplyReport:
 
 
 def upsert(
-    resource: PrefectResource, existing_id: str | None, inputs: dict[str, Any], report: ApplyReport
+    resource: PrefectResource,
+    existing_id: str | None,
+    inputs: dict[str, Any],
+    report: ApplyReport,
+    actual: dict[str, Any] | None = None,
 ) -> str:
-    """Create, update or leave one resource so that the server holds `inputs`."""
+    """Create, update or leave one resource so that the server holds `inputs`; `actual` is
+    what the server has when the caller already listed it (saves a read)."""
     if existing_id is None:
         report.record(resource.kind, "created")
         return resource.create(inputs)
-    changed = resource.differs(inputs, resource.read(existing_id))
+    changed = resource.differs(inputs, actual or resource.read(existing_id))
     if not changed:
         report.record(resource.kind, "unchanged")
         return existing_id
@@ -71,7 +80,15 @@ def upsert(
 def apply_stack(
     resources: StackResources, secrets: dict[str, str], api_url: str | None = None
 ) -> ApplyReport:
-    """Provision `resources`; `secrets` maps secret config keys to values."""
+    """Provision `resources`; `secrets` maps secret config keys to values. One client (one
+    connection pool, one CSRF token) serves the whole run."""
+    with prefect_client(api_url) as client:
+        return _apply(resources, secrets, client)
+
+
+def _apply(
+    resources: StackResources, secrets: dict[str, str], client: SyncPrefectClient
+) -> ApplyReport:
     report = ApplyReport()
     missing = sorted(
         {key for b in resources.blocks for key in b.secret_inputs.values()} - set(secrets)
@@ -81,35 +98,41 @@ def apply_stack(
             [f"secret '{key}' has no value: set {secret_env_var(key)}" for key in missing]
         )
 
-    pools = WorkPools(api_url)
+    pools = WorkPools(client=client)
     for pool in resources.work_pools:
         upsert(pools, pools.find(pool.name), pool.inputs(), report)
 
-    blocks = BlockDocuments(api_url)
+    blocks = BlockDocuments(client=client)
     block_ids: dict[str, str] = {}
     for block in resources.blocks:
         existing = blocks.find(block.name, block.block_type_slug)
         block_ids[block.name] = upsert(blocks, existing, block.inputs(secrets), report)
 
-    variables = Variables(api_url)
+    variables = Variables(client=client)
     for variable in resources.variables:
         upsert(variables, variables.find(variable.name), variable.inputs(), report)
 
-    limits = ConcurrencyLimits(api_url)
+    limits = ConcurrencyLimits(client=client)
     for limit in resources.concurrency_limits:
         upsert(limits, limits.find(limit.name), limit.inputs(), report)
 
-    automations = Automations(api_url)
-    managed = managed_automations(resources.stack, api_url)
+    automations = Automations(client=client)
+    managed: dict[str, Automation] = {}
+    for name, copies in _managed(client, resources.stack).items():
+        managed[name] = copies[0]
+        for duplicate in copies[1:]:  # each copy would send every alert once more
+            automations.delete(str(duplicate.id))
+            report.record(automations.kind, "duplicate deleted")
     for spec in resources.automations:
         body = spec.inputs(block_ids)
-        existing = managed.pop(spec.name, None)
+        found = managed.pop(spec.name, None)
+        existing, actual = (str(found.id), automations.as_inputs(found)) if found else (None, None)
         before = report.counts[(automations.kind, "updated")]
-        upsert(automations, existing, body, report)
+        upsert(automations, existing, body, report, actual)
         if report.counts[(automations.kind, "updated")] > before and automations.has_windows(body):
             report.restarted_windows.append(spec.name)
-    for stale_id in managed.values():
-        automations.delete(stale_id)
+    for stale in managed.values():
+        automations.delete(str(stale.id))
         report.record(automations.kind, "deleted")
     # Blocks after automations: nothing may still point at a block that goes.
     for stale_id in stale_blocks(blocks, resources, block_ids):
@@ -132,8 +155,24 @@ def stale_blocks(
     ]
 
 
-def managed_automations(stack: str, api_url: str | None = None) -> dict[str, str]:
-    """Name → id of the automations this tool manages for `stack`."""
-    wanted = {naming.MANAGED_TAG, naming.stack_tag(stack)}
+def managed_automations(stack: str, api_url: str | None = None) -> dict[str, list[str]]:
+    """Name → ids of the automations this tool manages for `stack`, every page read. More
+    than one id under a name is a duplicate (left by an earlier version's re-applies)."""
     with prefect_client(api_url) as client:
-        return {a.name: str(a.id) for a in client.read_automations() if wanted <= set(a.tags)}
+        return {
+            name: [str(a.id) for a in copies] for name, copies in _managed(client, stack).items()
+        }
+
+
+def _managed(client: SyncPrefectClient, stack: str) -> dict[str, list[Automation]]:
+    wanted = {naming.MANAGED_TAG, naming.stack_tag(stack)}
+    automations = all_pages(
+        lambda offset, limit: client.read_automations(
+            sort=AutomationSort.NAME_ASC, offset=offset, limit=limit
+        )
+    )
+    managed: dict[str, list[Automation]] = {}
+    for automation in automations:
+        if wanted <= set(automation.tags):
+            managed.setdefault(automation.name, []).append(automation)
+    return managed

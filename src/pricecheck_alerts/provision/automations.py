@@ -6,7 +6,7 @@ from contextlib import suppress
 from typing import Any
 from uuid import UUID
 
-from prefect.events.schemas.automations import AutomationCore
+from prefect.events.schemas.automations import Automation, AutomationCore
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
 from pricecheck_alerts.compile.triggers import SET_FIELDS
@@ -48,8 +48,10 @@ class Automations(PrefectResource):
             except PrefectHTTPStatusError as error:
                 _raise_unless_404(error)
                 return None
-        if automation is None:
-            return None
+        return None if automation is None else self.as_inputs(automation)
+
+    def as_inputs(self, automation: Automation) -> dict[str, Any]:
+        """A server automation (read or listed) in the shape of the inputs."""
         fields = AutomationCore.model_fields
         return self.normalize(
             {k: v for k, v in automation.model_dump(mode="json").items() if k in fields}

@@ -1,15 +1,20 @@
 """The shape every provisioned Prefect resource kind shares: typed CRUD by id.
 
 `pricecheck-alerts apply` and the Pulumi dynamic providers (infra/) both call these. Each
-kind takes and returns plain JSON-able dicts (Pulumi state is JSON) and opens its own client
-per call, so nothing here holds a connection between calls (providers are pickled into
-Pulumi state). `read` returns what the server has *now*, in the same shape as the inputs,
-so a UI edit shows up as a difference (drift). A 404 on delete counts as deleted.
+kind takes and returns plain JSON-able dicts (Pulumi state is JSON). By default each call
+opens its own client, so nothing holds a connection between calls (providers are pickled
+into Pulumi state); `apply` instead hands every kind one shared client (one connection
+pool, one CSRF token) for the whole run. `read` returns what the server has *now*, in the
+same shape as the inputs, so a UI edit shows up as a difference (drift). A 404 on delete
+counts as deleted.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
+
+from prefect.client.orchestration import SyncPrefectClient
 
 from pricecheck_alerts.provision.client import prefect_client
 
@@ -19,11 +24,20 @@ class PrefectResource:
 
     kind: ClassVar[str]
 
-    def __init__(self, api_url: str | None = None, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        client: SyncPrefectClient | None = None,
+    ) -> None:
         self.api_url = api_url
         self.api_key = api_key
+        self.shared = client
 
-    def client(self) -> Any:
+    def client(self) -> AbstractContextManager[SyncPrefectClient]:
+        """The shared client if one was given (left open), else a fresh one per call."""
+        if self.shared is not None:
+            return nullcontext(self.shared)
         return prefect_client(self.api_url, self.api_key)
 
     def create(self, inputs: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from prefect.client.schemas.actions import BlockDocumentCreate, BlockDocumentUpd
 from prefect.exceptions import ObjectNotFound
 
 from pricecheck_alerts.provision.base import PrefectResource
+from pricecheck_alerts.provision.client import all_pages
 
 
 class BlockDocuments(PrefectResource):
@@ -82,8 +83,10 @@ class BlockDocuments(PrefectResource):
         """Name -> id of every document of one block type (none if the type is unknown)."""
         with self.client() as client:
             try:
-                documents = client.read_block_documents_by_type(
-                    block_type_slug, include_secrets=False
+                documents = all_pages(
+                    lambda offset, limit: client.read_block_documents_by_type(
+                        block_type_slug, offset=offset, limit=limit, include_secrets=False
+                    )
                 )
             except ObjectNotFound:
                 return {}

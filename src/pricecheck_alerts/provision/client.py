@@ -1,12 +1,30 @@
-"""The Prefect API client every provisioning call uses."""
+"""The Prefect API client every provisioning call uses, and reading listings whole."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
+
+T = TypeVar("T")
+
+PAGE_SIZE = 200
+"""Items per request. Prefect's filter endpoints return at most the server's default limit
+(200) when not asked otherwise, and say nothing about the rest: a listing that reads one
+page sees the first 200 objects only (apply then re-created the others on every run)."""
+
+
+def all_pages(read_page: Callable[[int, int], Sequence[T]], page_size: int = PAGE_SIZE) -> list[T]:
+    """Every item of a paged listing; `read_page(offset, limit)` reads one page, which
+    must be in a stable order (sort by name or id)."""
+    items: list[T] = []
+    while True:
+        page = read_page(len(items), page_size)
+        items.extend(page)
+        if len(page) < page_size:
+            return items
 
 
 @contextmanager
