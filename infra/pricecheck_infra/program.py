@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime.config import is_config_secret
+from pulumi.runtime.config import get_config, is_config_secret
 
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.compile.resources import BlockDocumentSpec
@@ -60,7 +60,9 @@ def stack_config(config: pulumi.Config, stack: str) -> StackConfig:
         plain = [
             key
             for key in SECRET_KEYS
-            if config.get(key) is not None and not is_config_secret(f"{NAMESPACE}:{key}")
+            # the raw lookup: `config.get` on a secret would log a warning per key
+            if get_config(f"{NAMESPACE}:{key}") is not None
+            and not is_config_secret(f"{NAMESPACE}:{key}")
         ]
         if plain:
             raise ConfigError(
