@@ -1,6 +1,6 @@
 """How pipeline checks report facts: Prefect events named `pricechecktn.<area>.<signal>`.
 
-Flows never talk to Slack or PagerDuty (DESIGN principle 1). They emit one of these events
+Flows never talk to Slack or PagerDuty: the server routes alerts. They emit one of these events
 with a flat payload of facts; the alert rules in `automations/rules/pipeline-signals.yaml`
 route them. Inside a flow or task run, Prefect attaches the run, flow, deployment and tags
 as related resources by itself, which is what rule scopes and alert links use.

@@ -397,3 +397,25 @@ def test_linter_is_clean(command: list[str]) -> None:
         check=False,
     )
     assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
+
+
+def test_code_under_review_never_gets_deploy_credentials() -> None:
+    """Previews and the drift check run in the read-only `preview-<stack>` environments;
+    only the deploy jobs use `staging` / `prod` (where prod's reviewers approve)."""
+    for name, job_id, job in all_jobs():
+        uses_secrets = "secrets." in yaml.safe_dump(job)
+        env = environment_name(job)
+        if name in ("pull-request.yml", "drift.yml") and uses_secrets:
+            assert env == "preview-${{ matrix.stack }}", (name, job_id)
+        if name == "deploy.yml":
+            assert env in ("staging", "prod"), job_id
+
+
+def test_deploy_points_the_pull_step_at_the_image_path() -> None:
+    """`prefect deploy` resolves PRICECHECK_FLOWS_DIR into the pull step: in the deploy
+    jobs it must be the folder where docker/pipeline.Dockerfile puts the flows."""
+    deploy = load("deploy.yml")
+    for job in deploy["jobs"].values():
+        [step] = [s for s in steps(job) if "prefect --no-prompt deploy" in s.get("run", "")]
+        assert step["env"]["PRICECHECK_FLOWS_DIR"] == "/opt/pricechecktn"
+    assert "WORKDIR /opt/pricechecktn" in (ROOT / "docker" / "pipeline.Dockerfile").read_text()

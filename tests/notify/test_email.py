@@ -4,6 +4,8 @@ login), through prefect-email's connection, and the one SMTP setup the daily rep
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,7 +16,8 @@ from prefect_email import SMTPType
 from devtools.local_server import free_port
 from devtools.receivers import Receivers, SmtpMode, Store, smtp_server
 from devtools.tls import LoopbackTls, loopback_tls
-from pricecheck_alerts.notify import EmailAlert
+from pricecheck_alerts.notify import EmailAlert, SlackAlert
+from pricecheck_alerts.notify import email as email_module
 from pricecheck_alerts.notify.email import recipients_from_env, smtp_credentials_from_env
 from tests.notify.test_slack import FACTS
 
@@ -118,3 +121,39 @@ def test_one_set_of_smtp_variables() -> None:
     assert recipients_from_env(env) == ["a@x.tn", "b@x.tn"]
     default = smtp_credentials_from_env({})
     assert (default.smtp_server, default.smtp_type) == ("127.0.0.1", SMTPType.INSECURE)
+
+
+def test_a_silent_smtp_server_fails_the_delivery_in_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host that accepts the connection and never greets: the delivery fails (and is
+    recorded as failed) after the timeout instead of holding a server thread."""
+    monkeypatch.setattr(email_module, "SMTP_TIMEOUT_S", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(NotificationError) as caught:
+            asyncio.run(alert_block(port, "INSECURE", login=None).notify(FACTS))
+    assert time.monotonic() - started < 5
+    assert "timed out" in caught.value.log
+
+
+def test_blocks_saved_by_the_first_version_still_load() -> None:
+    """0.1 named the fields `smtp_host`/`security` (and Slack's `webhook_url`): a server
+    upgraded before `pulumi up` rewrote its blocks must still deliver."""
+    old = EmailAlert.model_validate(
+        {
+            "smtp_host": "smtp.example.tn",
+            "smtp_port": 587,
+            "security": "starttls",
+            "sender": "a@x.tn",
+            "recipients": ["b@x.tn"],
+        }
+    )
+    assert (old.smtp_server, old.smtp_type) == ("smtp.example.tn", SMTPType.STARTTLS)
+    url = "https://hooks.slack.com/services/T0/B0/old"
+    assert SlackAlert.model_validate({"webhook_url": url}).url.get_secret_value() == url
+    with pytest.raises(ValueError):
+        EmailAlert.model_validate({"sender": "a@x.tn", "recipients": ["b@x.tn"]})

@@ -375,6 +375,8 @@ class PagingDiff:
     changes: tuple[Change, ...] = ()
     # The head's plan, for the routing table of the markdown report.
     plan: PagingPlan | None = field(default=None, compare=False, repr=False)
+    # Why the base could not be read with today's checks (then there is nothing to compare).
+    base_problems: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -390,6 +392,8 @@ class PagingDiff:
 
     def text(self) -> str:
         """For a terminal or a CI log; exactly `NO_CHANGE` when nothing behavioural moved."""
+        if self.base_problems:
+            return "\n".join([self._incomparable(), *(f"  {p}" for p in self.base_problems)])
         if not self.changed:
             return NO_CHANGE
         blocks = [f"Alerting on {self.stack}: {self.base} → {self.head}"]
@@ -400,11 +404,25 @@ class PagingDiff:
                 blocks.append("\n".join([f"{title}:", *(f"  {line}" for line in self.lines(name))]))
         return "\n\n".join(blocks)
 
+    def _incomparable(self) -> str:
+        return (
+            f"cannot compare: {self.base} does not pass this version's checks "
+            f"({len(self.base_problems)} problems); review the routing of {self.head} below"
+        )
+
     def markdown(self) -> str:
         """For a pull-request comment: critical lines first, as a quote, then one list per
         section, then the head's full routing, folded. Without a behaviour change, one
         paragraph (and the wording note, if any)."""
         compared = f"compared with {_code(self.base)} → {self.head}"
+        if self.base_problems:
+            blocks = [f"**{_code(self.stack)}**: {self._incomparable()}"]
+            if self.plan is not None:
+                blocks.append(
+                    f"<details><summary>Routing on {self.stack} after this change</summary>"
+                    f"\n\n{self.plan.markdown_table()}\n\n</details>"
+                )
+            return "\n\n".join(blocks)
         if not self.changed:
             blocks = [f"**{_code(self.stack)}**: {NO_CHANGE} ({compared})."]
         else:
@@ -614,13 +632,18 @@ def _side(root: Path, stack: str, label: str) -> tuple[PagingPlan | None, list[s
 
 def diff_against(root: Path, stack: str, base_ref: str) -> PagingDiff:
     """The diff of `stack` from git revision `base_ref` to the working tree at `root`.
-    Raises `RevisionError` (git) or `ConfigError` naming the
-    revision(s) that do not validate (both sides are checked before raising)."""
+    Raises `RevisionError` (git), or `ConfigError` when the working tree does not validate;
+    a base that does not pass today's checks gives a report without a comparison."""
     with config_at(root, base_ref) as (revision, tree):
-        base, problems = _side(tree, stack, f"base revision {revision.label}")
+        base, base_problems = _side(tree, stack, f"base revision {revision.label}")
     head, head_problems = _side(root, stack, f"the {WORKING_TREE}")
-    problems += head_problems
-    if problems:
-        raise ConfigError(problems)
-    assert base is not None and head is not None
+    if head_problems:
+        raise ConfigError(base_problems + head_problems)
+    assert head is not None
+    if base is None:
+        # Older revisions are read with today's checks, which may be stricter (a new
+        # rule, a renamed key): report the new side instead of failing the review.
+        return PagingDiff(
+            stack, revision.label, WORKING_TREE, plan=head, base_problems=tuple(base_problems)
+        )
     return diff_plans(base, head, revision.label, WORKING_TREE)

@@ -1,7 +1,7 @@
 """The Jinja template every alert automation sends to its notification blocks.
 
 The server renders it when an automation fires; the result is one JSON document of *facts*
-(rule, environment, run, event payload). The notification blocks in `blocks.py` turn facts
+(rule, environment, run, event payload). The notification blocks in `notify/` turn facts
 into each destination's payload in Python, where limits and escaping are testable. Every
 interpolated value goes through `tojson`, so quotes, newlines or Arabic text in a run
 message cannot break the JSON.

@@ -150,6 +150,12 @@ class EmailConfig(Strict):
     smtp_port: int = Field(default=587, alias="smtpPort", ge=1, le=65535)
     # prefect-email's SMTPType: SSL (implicit TLS), STARTTLS or INSECURE (plain, loopback).
     smtp_type: Literal["SSL", "STARTTLS", "INSECURE"] = Field(default="STARTTLS", alias="smtpType")
+
+    @field_validator("smtp_type", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        """`ssl` as well as `SSL`, as prefect-email (and PRICECHECK_SMTP_TYPE) take it."""
+        return value.upper() if isinstance(value, str) else value
     username: str | None = None
     sender: str = Field(alias="from")
     recipients: list[str] = Field(alias="to", min_length=1)

@@ -2,8 +2,8 @@
 alert e-mail and the pipeline's daily report share.
 
 The block is prefect-email's `EmailServerCredentials` (server, `SMTPType` security mode,
-login, secret password) plus a sender and recipients, so the connection is made by
-prefect-email's own `get_server()`. Outside the server (the daily report), the same settings
+login, secret password) plus a sender and recipients; it connects as prefect-email does,
+with a timeout added. Outside the server (the daily report), the same settings
 come from `smtp_credentials_from_env` under one set of `PRICECHECK_SMTP_*` names.
 """
 
@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import smtplib
+import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 
 from prefect.blocks.abstract import NotificationBlock
 from prefect_email import EmailServerCredentials
-from pydantic import Field
+from prefect_email.credentials import SMTPType
+from pydantic import AliasChoices, Field
 
 from pricecheck_alerts import naming
 from pricecheck_alerts.notify.facts import AlertFacts, alert_fields, headline, links
@@ -41,11 +44,12 @@ EMAIL_TO_ENV = "PRICECHECK_EMAIL_TO"
 
 def smtp_credentials_from_env(environ: Mapping[str, str] | None = None) -> EmailServerCredentials:
     """prefect-email credentials from `PRICECHECK_SMTP_*` (defaults: an unauthenticated
-    local server on port 25, as the local stack runs it)."""
+    local server on port 25, as the local stack runs it; STARTTLS once there is a login)."""
     env = os.environ if environ is None else environ
     values = {field: env[var] for field, var in SMTP_ENV.items() if env.get(var)}
     values.setdefault("smtp_server", "127.0.0.1")
-    values.setdefault("smtp_type", "INSECURE")
+    # Plain SMTP only for the unauthenticated local receiver: never send a login in clear.
+    values.setdefault("smtp_type", "STARTTLS" if values.get("username") else "INSECURE")
     return EmailServerCredentials(**values)
 
 
@@ -80,8 +84,41 @@ class EmailAlert(NotificationBlock, EmailServerCredentials):
     _block_type_slug = naming.block_type_slug("email")
     _description = "SMTP delivery for PriceCheckTN alert automations."
 
+    # Required here (prefect-email defaults to Gmail); `smtp_host` and `security` are the
+    # names blocks saved by version 0.1 of this package used.
+    smtp_server: str = Field(
+        title="SMTP Server", validation_alias=AliasChoices("smtp_server", "smtp_host")
+    )
+    smtp_type: SMTPType = Field(
+        default=SMTPType.STARTTLS,
+        title="SMTP Type",
+        validation_alias=AliasChoices("smtp_type", "security"),
+    )
     sender: str
     recipients: list[str] = Field(min_length=1)
+
+    def get_server(self) -> smtplib.SMTP:
+        """prefect-email's connection (same security modes, certificate check and login),
+        with a timeout on every socket operation, which prefect-email's does not set: a
+        silent SMTP host must fail the delivery, not hold a server thread for ever."""
+        port = self.smtp_port or self.smtp_type.value
+        context = (
+            ssl.create_default_context()
+            if self.verify
+            else ssl._create_unverified_context(protocol=ssl.PROTOCOL_TLS_CLIENT)
+        )
+        server: smtplib.SMTP
+        if self.smtp_type is SMTPType.SSL:
+            server = smtplib.SMTP_SSL(
+                self.smtp_server, port, context=context, timeout=SMTP_TIMEOUT_S
+            )
+        else:
+            server = smtplib.SMTP(self.smtp_server, port, timeout=SMTP_TIMEOUT_S)
+            if self.smtp_type is SMTPType.STARTTLS:
+                server.starttls(context=context)
+        if self.username:
+            server.login(self.username, self.password.get_secret_value())
+        return server
 
     def _send(self, facts: AlertFacts) -> None:
         with self.get_server() as server:
@@ -90,4 +127,4 @@ class EmailAlert(NotificationBlock, EmailServerCredentials):
     async def notify(self, body: str, subject: str | None = None) -> None:
         with delivery("SMTP delivery", self.password):
             facts = AlertFacts.parse(body)
-            await asyncio.wait_for(asyncio.to_thread(self._send, facts), SMTP_TIMEOUT_S)
+            await asyncio.to_thread(self._send, facts)

@@ -10,10 +10,11 @@ section, 50 blocks; `text` is cut past 40 000, kept here under 4000.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prefect_slack.credentials import SlackWebhook
-from pydantic import field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from pricecheck_alerts import naming
@@ -42,6 +43,11 @@ SLACK_CONTEXT_ELEMENTS_MAX = 10
 MESSAGE_EXCERPT_MAX = 1500
 
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+
+# slack_sdk logs the whole webhook URL (a secret) at INFO/DEBUG on every retry: give its
+# client a logger of its own that only passes warnings, whatever the server's log level.
+QUIET_SDK_LOGGER = logging.getLogger("pricecheck_alerts.notify.slack_sdk")
+QUIET_SDK_LOGGER.setLevel(logging.WARNING)
 
 
 def slack_message(facts: AlertFacts) -> dict[str, Any]:
@@ -135,6 +141,16 @@ class SlackAlert(SlackWebhook):
     _block_type_slug = naming.block_type_slug("slack")
     _description = "Slack incoming webhook for PriceCheckTN alert automations."
 
+    # `webhook_url` is the field's name in blocks saved by version 0.1 of this package: a
+    # block that no longer validated would fail every alert (and Prefect's error would
+    # quote most of the URL).
+    url: SecretStr = Field(
+        default=...,
+        title="Webhook URL",
+        description="The Slack incoming webhook URL.",
+        validation_alias=AliasChoices("url", "webhook_url"),
+    )
+
     _check_url = field_validator("url", mode="before")(http_url)
 
     def alert_client(
@@ -146,6 +162,7 @@ class SlackAlert(SlackWebhook):
             url=self.url.get_secret_value(),
             timeout=int(HTTP_TIMEOUT_S),
             retry_handlers=[handler],
+            logger=QUIET_SDK_LOGGER,
         )
 
     async def send(self, facts: AlertFacts, client: AsyncWebhookClient | None = None) -> None:

@@ -172,7 +172,12 @@ def _managed(client: SyncPrefectClient, stack: str) -> dict[str, list[Automation
         )
     )
     managed: dict[str, list[Automation]] = {}
+    seen: set[str] = set()
     for automation in automations:
-        if wanted <= set(automation.tags):
+        # Pages are ordered by name only: copies under one name may straddle a page
+        # boundary and be read twice. Count each id once, so a "duplicate" is never the
+        # copy being kept.
+        if wanted <= set(automation.tags) and str(automation.id) not in seen:
+            seen.add(str(automation.id))
             managed.setdefault(automation.name, []).append(automation)
     return managed
