@@ -114,10 +114,14 @@ class EmailAlert(NotificationBlock, EmailServerCredentials):
             )
         else:
             server = smtplib.SMTP(self.smtp_server, port, timeout=SMTP_TIMEOUT_S)
+        try:
             if self.smtp_type is SMTPType.STARTTLS:
                 server.starttls(context=context)
-        if self.username:
-            server.login(self.username, self.password.get_secret_value())
+            if self.username:
+                server.login(self.username, self.password.get_secret_value())
+        except BaseException:
+            server.close()  # a refused TLS or login must not leave the connection open
+            raise
         return server
 
     def _send(self, facts: AlertFacts) -> None:
