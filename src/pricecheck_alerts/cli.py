@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import httpx
 import yaml
 
 from pricecheck_alerts.compile.compiler import compile_stack
@@ -60,20 +61,67 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _same_api(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def server_problem(api_url: str) -> str | None:
+    """One line saying why `api_url` is not a Prefect API this process can use, or None."""
+    try:
+        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=5)
+    except httpx.ConnectError:
+        return f"cannot reach the Prefect API at {api_url} (connection refused): is it running?"
+    except httpx.HTTPError as exc:
+        return f"cannot reach the Prefect API at {api_url}: {type(exc).__name__}"
+    if response.status_code in (401, 403):
+        return (
+            f"{api_url} refused the request (HTTP {response.status_code}): set "
+            "PREFECT_API_AUTH_STRING (self-hosted server) or PREFECT_API_KEY (Prefect Cloud)"
+        )
+    if response.status_code == 404:
+        hint = "" if api_url.rstrip("/").endswith("/api") else f" (try {api_url.rstrip('/')}/api)"
+        return f"{api_url} has no Prefect API here: the URL must end with /api{hint}"
+    if response.status_code >= 300:
+        return f"{api_url} answered HTTP {response.status_code} to /health"
+    return None
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     from pricecheck_alerts.provision.apply import apply_stack
 
     root = find_project_root(args.root)
     if args.stack != "local" and not args.allow_non_local:
         print(
-            f"error: use `pulumi up` for stack '{args.stack}' (see README); "
+            f"error: use `pulumi up` for stack '{args.stack}' (see docs/deploy.md); "
             "pass --allow-non-local to apply it directly anyway",
             file=sys.stderr,
         )
         return 2
+    # Everything is validated before anything is written.
     _, resources = compile_for(root, args.stack)
     secrets = resolve_secrets(root, args.stack, os.environ)
-    report = apply_stack(resources, secrets)
+    expected = str(load_stack(root, args.stack, os.environ).prefect_api_url)
+    target = args.server or os.environ.get("PREFECT_API_URL")
+    if not target:
+        print(
+            f"error: PREFECT_API_URL is not set: apply writes only to the server the stack "
+            f"names ({expected}); set PREFECT_API_URL or pass --server URL",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.server and not _same_api(target, expected):
+        print(
+            f"error: PREFECT_API_URL ({target}) is not stack '{args.stack}''s prefectApiUrl "
+            f"({expected}); pass --server {target} to apply this stack there anyway",
+            file=sys.stderr,
+        )
+        return 2
+    problem = server_problem(target)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    print(f"apply: stack {args.stack} -> {target}")
+    report = apply_stack(resources, secrets, target)
     print("\n".join(report.lines()))
     print(f"{report.writes} writes")
     if report.restarted_windows:
@@ -141,8 +189,27 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--format", choices=("json", "yaml"), default="yaml")
     render.set_defaults(func=cmd_render)
 
-    apply = sub.add_parser("apply", help="reconcile a stack against PREFECT_API_URL")
+    apply = sub.add_parser(
+        "apply",
+        help="reconcile a stack against its Prefect server (PREFECT_API_URL)",
+        description=(
+            "Provision a stack's work pool, blocks, variables, limits and automations on the\n"
+            "server PREFECT_API_URL names, which must be the stack's prefectApiUrl (or say\n"
+            "--server). Nothing is written unless the whole config validates."
+        ),
+        epilog=(
+            "example:\n"
+            "  PREFECT_API_URL=http://127.0.0.1:4200/api pricecheck-alerts apply --stack local\n"
+            "  pricecheck-alerts apply --stack local --server http://127.0.0.1:4300/api"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     apply.add_argument("--stack", required=True)
+    apply.add_argument(
+        "--server",
+        metavar="URL",
+        help="the Prefect API to write to, when it is not the stack's prefectApiUrl",
+    )
     apply.add_argument("--allow-non-local", action="store_true")
     apply.set_defaults(func=cmd_apply)
 
