@@ -17,15 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devtools.local_server import LocalPrefectServer  # noqa: E402
+from devtools.stack_tree import add_stack, write_generated_rules  # noqa: E402
 from pricecheck_alerts.compile.compiler import compile_stack  # noqa: E402
 from pricecheck_alerts.config.loader import load_catalog  # noqa: E402
-from pricecheck_alerts.config.stacks import SECRET_ENV, load_stack, resolve_secrets  # noqa: E402
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets  # noqa: E402
 from pricecheck_alerts.provision.apply import apply_stack, managed_automations  # noqa: E402
 
 ENV = {
@@ -37,30 +36,11 @@ ENV = {
 
 
 def make_tree(folder: Path, stack: str, automations: int) -> Path:
+    """The real rules plus generated ones, `automations` in all, under stack `stack`."""
     shutil.copytree(ROOT / "automations", folder / "automations")
-    (folder / "infra").mkdir()
-    config = yaml.safe_load((ROOT / "infra" / "Pulumi.local.yaml").read_text())
-    config["config"]["pricechecktn:environment"] = stack
-    config["config"]["pricechecktn:workPool"]["name"] = f"pricechecktn-{stack}"
-    for key in SECRET_ENV:
-        config["config"].pop(f"pricechecktn:{key}", None)
-    (folder / "infra" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(config))
+    add_stack(ROOT, folder, stack)  # its secrets come from ENV
     real = len(compile_stack(load_catalog(folder), load_stack(folder, stack, ENV)).automations)
-    rules = [
-        {
-            "name": f"generated-{n:05d}",
-            "description": "Generated for the scale benchmark.",
-            "severity": "info",
-            "trigger": {"kind": "event", "event": f"pricechecktn.bench.signal_{n:05d}"},
-            "message": f"Generated signal {n}",
-            "runbook": "https://runbooks.example/generated.md",
-        }
-        for n in range(max(automations - real, 0))
-    ]
-    if rules:
-        (folder / "automations" / "rules" / "generated.yaml").write_text(
-            yaml.safe_dump({"rules": rules})
-        )
+    write_generated_rules(folder, max(automations - real, 0), "bench")
     return folder
 
 
@@ -108,8 +88,7 @@ def main() -> None:
         finally:
             server.stop()
     header = (
-        "automations  check s  render s  first apply s (writes)  no-op apply s (writes)"
-        "  on server"
+        "automations  check s  render s  first apply s (writes)  no-op apply s (writes)  on server"
     )
     print(header)
     for row in rows:

@@ -96,6 +96,19 @@ def test_every_flow_is_deployed_per_environment(deployed: dict[str, Any]) -> Non
     assert probe.schedule.interval.total_seconds() == 300
 
 
+def run_worker_once(pool: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A real process worker that takes the pool's next run, runs it, and exits."""
+    command = ["worker", "start", "--pool", pool, "--type", "process", "--run-once"]
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
 def _runs_of(deployment_id: Any) -> list[Any]:
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(
@@ -137,25 +150,7 @@ def test_worker_runs_pipeline_and_drift_starts_retrain(
             parameters={"site_urls": session_sites.urls, "rate_limit_s": 0},
             job_variables={"env": job_env},
         )
-    worker = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            POOL,
-            "--type",
-            "process",
-            "--run-once",
-        ],
-        cwd=project_root,
-        env={**_cli_env(prefect_server), **job_env},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    worker = run_worker_once(POOL, project_root, {**_cli_env(prefect_server), **job_env})
     assert worker.returncode == 0, worker.stderr[-3000:]
     with get_client(sync_client=True) as client:
         finished = client.read_flow_run(pipeline_run.id)
@@ -205,14 +200,11 @@ def test_a_worker_runs_the_flows_from_where_the_image_puts_them(
         client.create_flow_run_from_deployment(deployment.id)
     elsewhere = tmp_path / "worker-home"
     elsewhere.mkdir()
-    worker = subprocess.run(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "pricechecktn-image",
-         "--type", "process", "--run-once"],
-        cwd=elsewhere,
-        env={**env, "PRICECHECK_API_URL": "http://127.0.0.1:9/", "PRICECHECK_FLOW_RETRIES": "0"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )  # fmt: skip
+    worker_env = {
+        **env,
+        "PRICECHECK_API_URL": "http://127.0.0.1:9/",
+        "PRICECHECK_FLOW_RETRIES": "0",
+    }
+    worker = run_worker_once("pricechecktn-image", elsewhere, worker_env)
     assert worker.returncode == 0, worker.stderr[-3000:]
     assert marker.read_text() == str(image / "flows" / "probe.py")

@@ -9,40 +9,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from prefect.events.schemas.automations import AutomationCore
 
 from devtools.receivers import Receivers
+from devtools.stack_tree import add_stack, write_generated_rules
 from pricecheck_alerts import naming
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.compile.resources import StackResources
 from pricecheck_alerts.config.loader import load_catalog
-from pricecheck_alerts.config.stacks import SECRET_ENV, load_stack, resolve_secrets
+from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
 from pricecheck_alerts.provision.apply import apply_stack, managed_automations
 from pricecheck_alerts.provision.client import prefect_client
 
 STACK = "scaletest"
 GENERATED = 450  # with the real rules: well over two pages of 200
-
-
-def write_rules(tree: Path, count: int) -> None:
-    """`count` info rules on events nothing else on the test server emits."""
-    rules = [
-        {
-            "name": f"generated-{n:04d}",
-            "description": "A generated rule for the scale test.",
-            "severity": "info",
-            "trigger": {"kind": "event", "event": f"pricechecktn.scaletest.signal_{n:04d}"},
-            "message": f"Generated signal {n}",
-            "runbook": "docs/runbooks/flow-run-failed.md",
-        }
-        for n in range(count)
-    ]
-    path = tree / "automations" / "rules" / "generated.yaml"
-    if count:
-        path.write_text(yaml.safe_dump({"rules": rules}))
-    else:
-        path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +31,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> Path:
     environment, so its automations never meet the other tests' ones)."""
     root = tmp_path_factory.mktemp("scale-tree")
     shutil.copytree(project_root / "automations", root / "automations")
-    shutil.copytree(project_root / "docs", root / "docs")
-    (root / "infra").mkdir()
-    local = yaml.safe_load((project_root / "infra" / "Pulumi.local.yaml").read_text())
-    local["config"]["pricechecktn:environment"] = STACK
-    local["config"]["pricechecktn:workPool"]["name"] = f"pricechecktn-{STACK}"
-    for key in SECRET_ENV:  # outside `local` secrets never sit in the file: see `destinations`
-        local["config"].pop(f"pricechecktn:{key}", None)
-    (root / "infra" / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(local))
+    add_stack(project_root, root, STACK)  # its secrets come from `destinations`
     return root
 
 
@@ -80,12 +53,12 @@ def secrets(tree: Path, receivers: Receivers) -> dict[str, str]:
 def provisioned(
     tree: Path, receivers: Receivers, secrets: dict[str, str], prefect_server: object
 ) -> Iterator[StackResources]:
-    write_rules(tree, GENERATED)
+    write_generated_rules(tree, GENERATED, STACK)
     resources = compiled(tree, receivers)
     report = apply_stack(resources, secrets)
     assert report.counts[("automation", "created")] == len(resources.automations)
     yield resources
-    write_rules(tree, 0)
+    write_generated_rules(tree, 0, STACK)
     apply_stack(compiled(tree, receivers), secrets)
 
 
@@ -136,10 +109,10 @@ def test_prune_removes_exactly_what_left(
     receivers: Receivers,
     secrets: dict[str, str],
 ) -> None:
-    write_rules(tree, GENERATED - 120)
+    write_generated_rules(tree, GENERATED - 120, STACK)
     fewer = compiled(tree, receivers)
     report = apply_stack(fewer, secrets)
     assert report.counts[("automation", "deleted")] == 120
     assert report.counts[("automation", "created")] == 0
     assert set(managed_automations(STACK)) == {a.name for a in fewer.automations}
-    assert naming.automation_name(STACK, "generated-0449") not in managed_automations(STACK)
+    assert naming.automation_name(STACK, "generated-00449") not in managed_automations(STACK)

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from devtools.local_server import free_port
+from devtools.stack_tree import add_stack
 from pricecheck_alerts.cli import main
-from pricecheck_alerts.config.stacks import SECRET_ENV
 from pricecheck_alerts.provision import Automations
 from pricecheck_alerts.provision.apply import managed_automations
 
@@ -68,14 +67,9 @@ def test_applies_to_the_stacks_own_server(
 ) -> None:
     """A stack (`clitest`, so no other test's automations are touched) that names the test
     server: apply says where it writes, then writes there."""
-    data = yaml.safe_load((tree / "infra" / "Pulumi.local.yaml").read_text())
-    config = data["config"]
-    config["pricechecktn:prefectApiUrl"] = prefect_server.api_url
-    config["pricechecktn:environment"] = "clitest"
-    config["pricechecktn:workPool"]["name"] = "pricechecktn-clitest"
-    for key, var in SECRET_ENV.items():  # outside `local`, secrets come from the environment
-        monkeypatch.setenv(var, str(config.pop(f"pricechecktn:{key}", "")) or "x" * 32)
-    (tree / "infra" / "Pulumi.clitest.yaml").write_text(yaml.safe_dump(data))
+    secrets = add_stack(tree, tree, "clitest", api_url=prefect_server.api_url)
+    for var, value in secrets.items():  # outside `local`, secrets come from the environment
+        monkeypatch.setenv(var, value)
     monkeypatch.setenv("PREFECT_API_URL", prefect_server.api_url + "/")
     capsys.readouterr()
     code = main(["--root", str(tree), "apply", "--stack", "clitest", "--allow-non-local"])
