@@ -35,8 +35,8 @@ def add_stack(source: Path, tree: Path, stack: str, api_url: str | None = None) 
 
 
 def write_generated_rules(tree: Path, count: int, area: str) -> None:
-    """`count` info rules on `pricechecktn.<area>.signal_<n>` events, which nothing emits,
-    in `automations/rules/generated.yaml` (removed when `count` is 0)."""
+    """`count` info rules on `pricechecktn.<area>.signal_<n>` events (marked external: no
+    flow emits them) in `automations/rules/generated.yaml` (removed when `count` is 0)."""
     path = tree / "automations" / "rules" / "generated.yaml"
     if not count:
         path.unlink(missing_ok=True)
@@ -46,7 +46,11 @@ def write_generated_rules(tree: Path, count: int, area: str) -> None:
             "name": f"generated-{n:05d}",
             "description": "A generated rule (scale tests and benchmarks).",
             "severity": "info",
-            "trigger": {"kind": "event", "event": f"pricechecktn.{area}.signal_{n:05d}"},
+            "trigger": {
+                "kind": "event",
+                "event": f"pricechecktn.{area}.signal_{n:05d}",
+                "external": True,
+            },
             "message": f"Generated signal {n}",
             "runbook": "https://runbooks.example/generated.md",
         }

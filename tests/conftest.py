@@ -7,7 +7,6 @@ Tests that use the server get its API URL through the environment, like any Pref
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +15,19 @@ from prefect.logging.handlers import APILogWorker
 
 from devtools.local_server import LocalPrefectServer
 from devtools.receivers import Receivers
+from pricecheck_alerts.config.loader import copy_config
 
 ROOT = Path(__file__).resolve().parents[1]
+# Fixtures that start or use a real Prefect server: the open session one, and the server
+# with basic auth of tests/auth (one per module).
+SERVER_FIXTURES = frozenset({"prefect_server", "auth_server"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that needs the Prefect server (directly or through another fixture) is an
     integration test; the rest are the fast pure ones (`make test-fast`)."""
     for item in items:
-        if "prefect_server" in getattr(item, "fixturenames", ()):
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
 
 
@@ -60,9 +63,7 @@ def receivers() -> Iterator[Receivers]:
 
 @pytest.fixture
 def tree(tmp_path: Path, project_root: Path) -> Path:
-    """A copy of the real alerting config (automations/ and the stack files) to break."""
-    shutil.copytree(project_root / "automations", tmp_path / "automations")
-    (tmp_path / "infra").mkdir()
-    for stack_file in (project_root / "infra").glob("Pulumi.*.yaml"):
-        shutil.copy(stack_file, tmp_path / "infra" / stack_file.name)
+    """A copy of what the config loaders read (automations/, the stack files, prefect.yaml,
+    the flows and the runbooks) to break."""
+    copy_config(project_root, tmp_path)
     return tmp_path

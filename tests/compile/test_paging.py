@@ -3,7 +3,6 @@ working tree of a real (temporary) git repository holding a copy of the real con
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from pricecheck_alerts.compile.paging import (
     load_plan,
     plan_stack,
 )
-from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.loader import copy_config, load_catalog
 from pricecheck_alerts.config.models import Channel
 from pricecheck_alerts.config.stacks import load_stack
 from pricecheck_alerts.naming import automation_name, block_name
@@ -52,14 +51,6 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
-
-
-def copy_config(project_root: Path, dest: Path) -> Path:
-    shutil.copytree(project_root / "automations", dest / "automations")
-    (dest / "infra").mkdir()
-    for stack_file in (project_root / "infra").glob("Pulumi.*.yaml"):
-        shutil.copy(stack_file, dest / "infra" / stack_file.name)
-    return dest
 
 
 @pytest.fixture
@@ -208,9 +199,9 @@ def test_rule_added_disabled_and_severity_changed(
         "    description: Prices jumped.\n"
         "    severity: warning\n"
         "    scope: {deployments: [pricechecktn-pipeline]}\n"
-        "    trigger: {kind: event, event: pricechecktn.data.price_spike}\n"
+        "    trigger: {kind: event, event: pricechecktn.data.price_spike, external: true}\n"
         "    message: Price spike\n"
-        "    runbook: docs/runbooks/price-spike.md\n"
+        "    runbook: docs/runbooks/data-quality-low.md\n"
         "    channels: [slack-warnings, email]\n\n",
     )
     edit(
@@ -344,7 +335,7 @@ def test_invalid_config_names_the_revision(repo: Path, capsys: pytest.CaptureFix
     assert (code, err) == (0, "")
     assert out.startswith("cannot compare: HEAD (")
     assert "at base revision HEAD (" in out
-    assert "automations/rules/task-runs.yaml: rule 'task-run-failed': field 'severity'" in out
+    assert "automations/rules/task-runs.yaml:4: rule 'task-run-failed': field 'severity'" in out
     code, out, _ = diff(capsys, repo, "prod", base="HEAD", fmt="markdown")
     assert code == 0 and "cannot compare" in out and "| rule | severity |" in out
 

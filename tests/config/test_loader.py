@@ -43,14 +43,14 @@ RULE = """rules:
     severity: warning
     trigger: {kind: flow-run-state, states: [Failed]}
     message: m
-    runbook: docs/runbooks/x.md
+    runbook: docs/runbooks/flow-run-failed.md
 """
 
 
 def test_unknown_key_names_file_rule_and_field(tree: Path) -> None:
     write_rules(tree, RULE.replace("    message: m\n", "    message: m\n    severty: info\n"))
     assert problems(tree) == [
-        "automations/rules/zz-test.yaml: rule 'my-rule': field 'severty': unknown key"
+        "automations/rules/zz-test.yaml:7: rule 'my-rule': field 'severty': unknown key"
     ]
 
 
@@ -58,7 +58,7 @@ def test_nested_trigger_field_is_named_without_union_noise(tree: Path) -> None:
     write_rules(tree, RULE.replace("states: [Failed]", "states: [Exploded]"))
     [problem] = problems(tree)
     assert problem.startswith(
-        "automations/rules/zz-test.yaml: rule 'my-rule': field 'trigger.states[0]': "
+        "automations/rules/zz-test.yaml:5: rule 'my-rule': field 'trigger.states[0]': "
     )
 
 
@@ -66,7 +66,8 @@ def test_nested_trigger_field_is_named_without_union_noise(tree: Path) -> None:
     ("change", "field"),
     [
         (("severity: warning", "severity: urgent"), "severity"),
-        (("runbook: docs/runbooks/x.md", "runbook: see wiki"), "runbook"),
+        (("runbook: docs/runbooks/flow-run-failed.md", "runbook: see wiki"), "runbook"),
+        (("runbook: docs/runbooks/flow-run-failed.md", "runbook: docs/none.md"), "runbook"),
         (("message: m", "message: '{{ flow_run.name }}'"), "message"),
         (
             ("kind: flow-run-state, states: [Failed]", "kind: event, event: other.thing"),
@@ -123,10 +124,12 @@ def test_sla_bounds_and_routes(tree: Path) -> None:
     (tree / "automations" / "routes.yaml").write_text("defaults:\n  critical: [pager]\n")
     found = problems(tree)
     assert any(
-        p.startswith("automations/slas.yaml: field 'deployments.p.max_duration_s'") for p in found
+        p.startswith("automations/slas.yaml:3: field 'deployments.p.max_duration_s'") for p in found
     )
     assert any("field 'thresholds.drift'" in p and "psi_warning must be below" in p for p in found)
-    assert any(p.startswith("automations/routes.yaml: field 'defaults") for p in found)
+    assert any(
+        p.startswith("automations/routes.yaml:2: field 'defaults.critical[0]'") for p in found
+    )
 
 
 def test_check_command_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +137,7 @@ def test_check_command_exit_codes(tree: Path, capsys: pytest.CaptureFixture[str]
     write_rules(tree, RULE.replace("severity: warning", "severity: loud"))
     assert main(["--root", str(tree), "check", "--stack", "local"]) == 1
     err = capsys.readouterr().err
-    assert "error: automations/rules/zz-test.yaml: rule 'my-rule': field 'severity'" in err
+    assert "error: automations/rules/zz-test.yaml:4: rule 'my-rule': field 'severity'" in err
 
 
 def test_unknown_stack_is_a_clear_error(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,7 +163,7 @@ def test_routes_for_an_unknown_stack_are_an_error(tree: Path) -> None:
         "stacks: {prd: {critical: [pagerduty]}}\n"
     )
     assert problems(tree) == [
-        "automations/routes.yaml: field 'stacks.prd': no such stack (known: local, prod, staging)"
+        "automations/routes.yaml:2: field 'stacks.prd': no such stack (known: local, prod, staging)"
     ]
 
 
@@ -170,8 +173,8 @@ def test_routes_for_an_unknown_stack_are_an_error(tree: Path) -> None:
         ("- just a list\n", "infra/Pulumi.prod.yaml: must be a mapping with a 'config' mapping"),
         (
             "config:\n  pricechecktn:slackCriticalUrl: https://hooks.example/T0/B0/x\n",
-            "infra/Pulumi.prod.yaml: field 'slackCriticalUrl': a secret in plain text; set it "
-            "with `pulumi config set --secret pricechecktn:slackCriticalUrl ...`",
+            "infra/Pulumi.prod.yaml:2: field 'slackCriticalUrl': a secret in plain text; set "
+            "it with `pulumi config set --secret pricechecktn:slackCriticalUrl ...`",
         ),
     ],
 )
@@ -184,13 +187,54 @@ def test_bad_stack_files(
 
 
 def test_every_pipeline_signal_has_exactly_one_rule(project_root: Path) -> None:
-    """A check that emits an event nobody routes is an alert that never fires."""
+    """A check that emits an event nobody routes is an alert that never fires: every signal
+    of the catalog (automations/signals.yaml) has one rule, and the named constants the
+    flows use are all in the catalog."""
     from pricecheck_alerts.config.models import PipelineEventTrigger
     from pricecheck_alerts.signals import Signal
 
-    routed = [
-        r.trigger.event
-        for r in load_catalog(project_root).rules
-        if isinstance(r.trigger, PipelineEventTrigger)
-    ]
-    assert sorted(routed) == sorted(s.value for s in Signal)
+    catalog = load_catalog(project_root)
+    routed = [r.trigger.event for r in catalog.rules if isinstance(r.trigger, PipelineEventTrigger)]
+    assert sorted(routed) == sorted(catalog.signals)
+    assert {s.value for s in Signal} <= set(catalog.signals)
+
+
+def test_check_reports_the_stack_secrets_and_where_they_come_from(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for var in ("PRICECHECK_SLACK_CRITICAL_URL", "PRICECHECK_SMTP_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["--root", str(tree), "check", "--stack", "staging"]) == 1
+    out, err = capsys.readouterr()
+    assert "  secret slackCriticalUrl: MISSING" in out
+    assert (
+        "error: infra/Pulumi.staging.yaml: secret 'slackCriticalUrl' is not set: `pulumi config "
+        "set --secret pricechecktn:slackCriticalUrl ...` for pulumi up, or "
+        "$PRICECHECK_SLACK_CRITICAL_URL for apply (--skip-secrets to check without them)"
+    ) in err.splitlines()
+    # PagerDuty is managed on staging: its API token is needed, not a routing key.
+    assert "secret pagerdutyToken: MISSING" in out and "pagerdutyRoutingKey" not in out
+
+    assert main(["--root", str(tree), "check", "--stack", "staging", "--skip-secrets"]) == 0
+    assert "secret" not in capsys.readouterr().out
+
+    stack_file = tree / "infra" / "Pulumi.staging.yaml"
+    stack_file.write_text(
+        stack_file.read_text()
+        + "  pricechecktn:pagerdutyToken:\n    secure: v1:AAAA\n"
+        + "  pricechecktn:slackWarningsUrl:\n    secure: v1:BBBB\n"
+        + "  pricechecktn:prefectAuthString:\n    secure: v1:CCCC\n"
+    )
+    for var in (
+        "PRICECHECK_SLACK_CRITICAL_URL",
+        "PRICECHECK_SLACK_INFO_URL",
+        "PRICECHECK_SMTP_PASSWORD",
+    ):
+        monkeypatch.setenv(var, "set-in-the-environment")
+    assert main(["--root", str(tree), "check", "--stack", "staging"]) == 0
+    out = capsys.readouterr().out
+    assert "  secret pagerdutyToken: infra/Pulumi.staging.yaml (pagerdutyToken)" in out
+    assert "  secret slackWarningsUrl: infra/Pulumi.staging.yaml (slackWarningsUrl)" in out
+    assert "  secret slackCriticalUrl: $PRICECHECK_SLACK_CRITICAL_URL" in out
+    assert "  secret prefectAuthString: infra/Pulumi.staging.yaml (prefectAuthString)" in out
+    assert "set-in-the-environment" not in out

@@ -41,7 +41,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from devtools.pulumi_mocks import PROJECT
 from pricecheck_alerts.compile.compiler import compile_stack
-from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.loader import copy_config, load_catalog
 from pricecheck_alerts.config.stacks import load_stack
 
 from .harness import ROOT, engine_config
@@ -132,8 +132,9 @@ def test_program_runs_as_the_engine_runs_it(stack: str) -> None:
 def test_program_needs_no_stack_file(tmp_path: Path) -> None:
     """Only `automations/` and the entry point on disk; every setting arrives through the
     engine's config (what ESC, `--config-file` or a remote stack hand over)."""
-    shutil.copytree(ROOT / "automations", tmp_path / "automations")
-    (tmp_path / "infra").mkdir()
+    copy_config(ROOT, tmp_path)
+    for stack_file in (tmp_path / "infra").glob("Pulumi.*.yaml"):
+        stack_file.unlink()
     shutil.copy(ROOT / "infra" / "__main__.py", tmp_path / "infra" / "__main__.py")
     assert not list(tmp_path.rglob("Pulumi*.yaml"))
     without = launch_program("staging", tmp_path / "infra")

@@ -8,7 +8,6 @@ exactly the compiled resources, wired and protected correctly.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from pulumi.runtime import rpc
 from devtools.pulumi_mocks import StackRun, integration_key
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.compile.resources import StackResources, bind_block_ids
-from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.loader import copy_config, load_catalog
 from pricecheck_alerts.config.stacks import load_stack
 
 from .harness import ROOT, engine_config, run_stack
@@ -360,7 +359,9 @@ def test_settings_come_from_pulumi_config_not_the_stack_file(
     """The whole staging config reaches the program through Pulumi's config (as ESC,
     `--config-file` or `config set --path` would hand it) with no stack file anywhere:
     the same resources, with the same inputs."""
-    shutil.copytree(ROOT / "automations", tmp_path / "automations")
+    copy_config(ROOT, tmp_path)
+    for stack_file in (tmp_path / "infra").glob("Pulumi.*.yaml"):
+        stack_file.unlink()
     assert not list(tmp_path.rglob("Pulumi.*.yaml"))
     config, _ = engine_config("staging")
     run = run_stack("staging", monkeypatch, config=config, root=tmp_path)

@@ -4,7 +4,6 @@ the automations whose rules left, and duplicates left by an earlier version are 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from devtools.stack_tree import add_stack, write_generated_rules
 from pricecheck_alerts import naming
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.compile.resources import StackResources
-from pricecheck_alerts.config.loader import load_catalog
+from pricecheck_alerts.config.loader import copy_config, load_catalog
 from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
 from pricecheck_alerts.provision.apply import apply_stack, managed_automations
 from pricecheck_alerts.provision.client import prefect_client
@@ -30,7 +29,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory, project_root: Path) -> Path:
     """The real config plus a stack `scaletest` (the local stack's settings under another
     environment, so its automations never meet the other tests' ones)."""
     root = tmp_path_factory.mktemp("scale-tree")
-    shutil.copytree(project_root / "automations", root / "automations")
+    copy_config(project_root, root)
     add_stack(project_root, root, STACK)  # its secrets come from `destinations`
     return root
 

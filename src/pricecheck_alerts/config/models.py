@@ -6,17 +6,16 @@ that silently never fires.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from pricecheck_alerts.naming import EVENT_NAME
 
 RULE_NAME = r"^[a-z][a-z0-9-]{1,62}$"
-# Text in rules is embedded in Jinja templates on the server: keep template syntax out.
-_TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+"""A deployment, flow or tag name in a scope."""
 
 
 class Strict(BaseModel):
@@ -52,9 +51,9 @@ FlowRunStateName = Literal[
 class Scope(Strict):
     """Which runs a rule watches. Empty means all; each non-empty field narrows (AND)."""
 
-    deployments: list[str] = Field(default_factory=list)
-    flows: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    deployments: list[Name] = Field(default_factory=list)
+    flows: list[Name] = Field(default_factory=list)
+    tags: list[Name] = Field(default_factory=list)
 
 
 class FlowRunStateTrigger(Strict):
@@ -82,10 +81,14 @@ class RunDurationSlaTrigger(Strict):
 
 
 class PipelineEventTrigger(Strict):
-    """A custom `pricechecktn.<area>.<signal>` event emitted by a pipeline check."""
+    """A custom `pricechecktn.<area>.<signal>` event emitted by a pipeline check.
+
+    The event must be in the signal catalog (`automations/signals.yaml`), or the rule says
+    `external: true`: an event something outside the pipeline emits on purpose."""
 
     kind: Literal["event"]
     event: Annotated[str, Field(pattern=EVENT_NAME)]
+    external: StrictBool = False
 
 
 class DeliveryFailedTrigger(Strict):
@@ -95,12 +98,21 @@ class DeliveryFailedTrigger(Strict):
     kind: Literal["delivery-failed"]
 
 
+class FailureBudgetTrigger(Strict):
+    """A deployment failed (Failed, Crashed or TimedOut) more than its
+    `max_failures_per_day` (slas.yaml) within 24 hours: one alert per window, not per
+    failure."""
+
+    kind: Literal["failure-budget"]
+
+
 Trigger = Annotated[
     FlowRunStateTrigger
     | TaskRunFailedTrigger
     | RunDurationSlaTrigger
     | PipelineEventTrigger
-    | DeliveryFailedTrigger,
+    | DeliveryFailedTrigger
+    | FailureBudgetTrigger,
     Field(discriminator="kind"),
 ]
 
@@ -117,15 +129,9 @@ class Rule(Strict):
     runbook: str = Field(min_length=1)
     channels: list[Channel] | None = Field(default=None, min_length=1)
     domain: Domain | None = None
-    resolve_on_recovery: bool = False
-    enabled: bool = True
-
-    @field_validator("description", "message", "runbook")
-    @classmethod
-    def _no_template_syntax(cls, value: str) -> str:
-        if _TEMPLATE_SYNTAX.search(value):
-            raise ValueError("must not contain template syntax ('{{', '{%' or '{#')")
-        return value
+    # Strict: YAML's `'false'` is a string, and pydantic would quietly read it as False.
+    resolve_on_recovery: StrictBool = False
+    enabled: StrictBool = True
 
     @field_validator("runbook")
     @classmethod
@@ -159,11 +165,15 @@ class RuleFile(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
+ChannelList = Annotated[list[Channel], Field(min_length=1)]
+"""Where a severity goes: never empty, or its alerts would reach nobody."""
+
+
 class Routes(Strict):
     """Severity → channels, with per-stack overrides of the defaults."""
 
-    defaults: dict[Severity, list[Channel]]
-    stacks: dict[str, dict[Severity, list[Channel]]] = Field(default_factory=dict)
+    defaults: dict[Severity, ChannelList]
+    stacks: dict[str, dict[Severity, ChannelList]] = Field(default_factory=dict)
 
     @field_validator("defaults")
     @classmethod
@@ -179,8 +189,24 @@ class Routes(Strict):
         return {**self.defaults, **self.stacks.get(stack, {})}
 
 
+class SignalSpec(Strict):
+    """One pipeline signal: what it means, which flows emit it, the facts it carries."""
+
+    description: str = Field(min_length=1, max_length=500)
+    emitted_by: list[Name] = Field(min_length=1)
+    facts: list[Name] = Field(default_factory=list)
+
+
+class SignalCatalog(Strict):
+    """`automations/signals.yaml`: every event a pipeline check emits."""
+
+    signals: dict[Annotated[str, Field(pattern=EVENT_NAME)], SignalSpec] = Field(min_length=1)
+
+
 class DeploymentSla(Strict):
     max_duration_s: int = Field(ge=10, le=7 * 24 * 3600)
+    # Failures (Failed, Crashed, TimedOut) tolerated in 24 h before a failure-budget alert.
+    max_failures_per_day: int | None = Field(default=None, ge=0, le=1000)
 
 
 class ScrapingThresholds(Strict):

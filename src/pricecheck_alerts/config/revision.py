@@ -1,10 +1,11 @@
 """The alerting config as it was at a git revision, written out for the loaders to read.
 
 `pricecheck-alerts diff` compares a stack at a base revision with the working tree. Rather
-than teach the loaders to read from git, the files they read (`automations/**` and
-`infra/Pulumi.<stack>.yaml`) are copied out of the revision into a temporary folder laid
-out like the project, so the base side goes through exactly the validation the working
-tree does (`load_catalog`, `load_stack`), with no second reader to drift from the first.
+than teach the loaders to read from git, the files they read (`loader.is_config_file`:
+`automations/**`, `infra/Pulumi.<stack>.yaml`, `prefect.yaml`, the flows and the runbooks)
+are copied out of the revision into a temporary folder laid out like the project, so the
+base side goes through exactly the validation the working tree does (`load_catalog`,
+`load_stack`), with no second reader to drift from the first.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
-# What the loaders read; everything else in the revision is irrelevant to alerting.
+from pricecheck_alerts.config.loader import CONFIG_ROOTS, is_config_file
+
 _CONFIG_FOLDER = "automations"
-_STACK_FOLDER = "infra"
-_STACK_FILES = "Pulumi.*.yaml"
 
 
 class RevisionError(Exception):
@@ -75,20 +74,10 @@ def resolve(root: Path, ref: str) -> Revision:
     return Revision(ref=ref, commit=out.decode().strip())
 
 
-def _wanted(path: PurePosixPath) -> bool:
-    if path.parts[0] == _CONFIG_FOLDER:
-        return True
-    return (
-        len(path.parts) == 2 and path.parts[0] == _STACK_FOLDER and fnmatch(path.name, _STACK_FILES)
-    )
-
-
 def materialise(root: Path, revision: Revision, dest: Path) -> Path:
-    """Write `automations/` and `infra/Pulumi.*.yaml` of `revision` under `dest` and return
-    `dest`, a folder `load_catalog` and `load_stack` read like the project root."""
-    listing = _git(
-        root, ["ls-tree", "-r", "-z", revision.commit, "--", _CONFIG_FOLDER, _STACK_FOLDER]
-    )
+    """Write the config files of `revision` under `dest` and return `dest`, a folder
+    `load_catalog` and `load_stack` read like the project root."""
+    listing = _git(root, ["ls-tree", "-r", "-z", revision.commit, "--", *CONFIG_ROOTS])
     found = False
     for entry in listing.split(b"\0"):
         if not entry:
@@ -96,7 +85,7 @@ def materialise(root: Path, revision: Revision, dest: Path) -> Path:
         meta, _, raw_path = entry.partition(b"\t")
         mode, kind, oid = meta.decode().split()
         path = PurePosixPath(os.fsdecode(raw_path))
-        if kind != "blob" or ".." in path.parts or path.is_absolute() or not _wanted(path):
+        if kind != "blob" or ".." in path.parts or path.is_absolute() or not is_config_file(path):
             continue  # submodules, and anything that could step outside `dest`
         target = dest.joinpath(*path.parts)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, HttpUrl, field_validator, model_validator
+from pydantic import Field, HttpUrl, StrictBool, field_validator, model_validator
 
 from pricecheck_alerts import naming
-from pricecheck_alerts.config.loader import ConfigError, available_stacks, read_yaml, validate
+from pricecheck_alerts.config.loader import (
+    ConfigError,
+    YamlDocument,
+    available_stacks,
+    read_yaml,
+    validate,
+)
 from pricecheck_alerts.config.models import Channel, Domain, Slas, Strict
 
 NAMESPACE = naming.PROJECT
@@ -34,7 +40,13 @@ SECRET_ENV = {
     "smtpPassword": "PRICECHECK_SMTP_PASSWORD",
 }
 # Every secret setting: never part of `StackConfig`, never plain text outside `local`.
-SECRET_KEYS = (*SECRET_ENV, "pagerdutyToken", "prefectApiKey")
+SECRET_KEYS = (*SECRET_ENV, "pagerdutyToken", "prefectApiKey", "prefectAuthString")
+# How `apply` (and every Prefect client) logs in to a stack's server: the basic auth
+# `user:password` of a self-hosted server, or a Prefect Cloud API key.
+PREFECT_CREDENTIAL_ENV = {
+    "prefectAuthString": "PREFECT_API_AUTH_STRING",
+    "prefectApiKey": "PREFECT_API_KEY",
+}
 SLACK_SECRET = {
     Channel.slack_critical: "slackCriticalUrl",
     Channel.slack_warnings: "slackWarningsUrl",
@@ -114,7 +126,7 @@ class SupportHours(Strict):
 class PagerDutyConfig(Strict):
     """`enabled`: Pulumi manages PagerDuty services for this stack."""
 
-    enabled: bool = False
+    enabled: StrictBool = False
     events_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", alias="eventsUrl")
     team: str | None = None
     time_zone: str = Field(default="Africa/Tunis", alias="timeZone")
@@ -156,6 +168,7 @@ class EmailConfig(Strict):
     def _any_case(cls, value: object) -> object:
         """`ssl` as well as `SSL`, as prefect-email (and PRICECHECK_SMTP_TYPE) take it."""
         return value.upper() if isinstance(value, str) else value
+
     username: str | None = None
     sender: str = Field(alias="from")
     recipients: list[str] = Field(alias="to", min_length=1)
@@ -173,13 +186,18 @@ class StackConfig(Strict):
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
     email: EmailConfig | None = None
     sla_overrides: dict[str, Any] = Field(default_factory=dict, alias="slaOverrides")
+    # Deployments this stack runs that prefect.yaml does not define (the local stack's
+    # drills, which devtools deploys), so its SLA overrides may name them.
+    extra_deployments: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, alias="extraDeployments"
+    )
     # Global concurrency limits by name, e.g. how many sites may be scraped at once.
     concurrency_limits: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict, alias="concurrencyLimits"
     )
     # Pulumi refuses to delete protected resources (PagerDuty objects, the work pool) until
     # the flag is lifted: an accidental rename or `destroy` on prod pages nobody's absence.
-    protect: bool = False
+    protect: StrictBool = False
 
     def runbook_url(self, runbook: str) -> str:
         if runbook.startswith(("http://", "https://")):
@@ -208,28 +226,45 @@ def stack_file(root: Path, stack: str) -> Path:
 
 def raw_stack_config(root: Path, stack: str) -> dict[str, Any]:
     """The `pricechecktn:` keys of a Pulumi stack file, namespace stripped."""
+    raw: dict[str, Any] = _read_stack_file(root, stack).data
+    return raw
+
+
+def _read_stack_file(root: Path, stack: str) -> YamlDocument:
+    """The `pricechecktn:` keys of a stack file (namespace stripped), with their lines."""
     path = stack_file(root, stack)
     display = f"infra/Pulumi.{stack}.yaml"
     if not path.exists():
         known = ", ".join(available_stacks(root)) or "none"
         raise ConfigError([f"{display}: no such stack (known stacks: {known})"])
-    data = read_yaml(path, display) or {}
+    document = read_yaml(path, display)
+    data = document.data or {}
     if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
         raise ConfigError([f"{display}: must be a mapping with a 'config' mapping of settings"])
     prefix = f"{NAMESPACE}:"
     config = data.get("config") or {}
-    raw = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+    raw = {
+        k[len(prefix) :]: v
+        for k, v in config.items()
+        if isinstance(k, str) and k.startswith(prefix)
+    }
+    lines = {
+        (key_path[1][len(prefix) :], *key_path[2:]): line
+        for key_path, line in document.lines.items()
+        if key_path[:1] == ("config",) and len(key_path) > 1 and str(key_path[1]).startswith(prefix)
+    }
+    stripped = YamlDocument(raw, lines)
     if stack != LOCAL_STACK:
         plain = [key for key in SECRET_KEYS if isinstance(raw.get(key), str)]
         if plain:
             raise ConfigError(
                 [
-                    f"{display}: field '{key}': a secret in plain text; set it with "
-                    f"`pulumi config set --secret {NAMESPACE}:{key} ...`"
+                    f"{display}:{stripped.line_of((key,))}: field '{key}': a secret in plain "
+                    f"text; set it with `pulumi config set --secret {NAMESPACE}:{key} ...`"
                     for key in plain
                 ]
             )
-    return raw
+    return stripped
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -265,20 +300,29 @@ SETTING_KEYS = tuple(
 
 
 def stack_settings(
-    raw: Mapping[str, Any], stack: str, display: str, environ: Mapping[str, str] | None = None
+    raw: Mapping[str, Any],
+    stack: str,
+    display: str,
+    environ: Mapping[str, str] | None = None,
+    document: YamlDocument | None = None,
 ) -> StackConfig:
-    """Validate one stack's settings from any source: the stack file (`load_stack`) or
-    Pulumi's own config (the Pulumi program). Secrets are dropped: they never belong here."""
+    """Validate one stack's settings from any source: the stack file (`load_stack`, whose
+    `document` gives line numbers) or Pulumi's own config (the Pulumi program). Secrets
+    are dropped: they never belong here."""
     settings = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
     settings = _deep_merge(settings, _env_overrides(environ or {}))
     settings["name"] = stack
-    return validate(StackConfig, settings, display)
+    # A work pool's job template is a Prefect template: `{{ image }}` belongs there.
+    return validate(
+        StackConfig, settings, display, document, templates_allowed_under=frozenset({"workPool"})
+    )
 
 
 def load_stack(root: Path, stack: str, environ: Mapping[str, str]) -> StackConfig:
     """Validate one stack's settings (file + environment overrides)."""
     display = f"infra/Pulumi.{stack}.yaml"
-    return stack_settings(raw_stack_config(root, stack), stack, display, environ)
+    document = _read_stack_file(root, stack)
+    return stack_settings(document.data, stack, display, environ, document)
 
 
 def resolve_secrets(root: Path, stack: str, environ: Mapping[str, str]) -> dict[str, str]:
@@ -297,6 +341,41 @@ def resolve_secrets(root: Path, stack: str, environ: Mapping[str, str]) -> dict[
         for domain in get_args(Domain):
             values[pagerduty_key(domain)] = values["pagerdutyRoutingKey"]
     return values
+
+
+def secret_sources(
+    root: Path, stack: str, needed: set[str], environ: Mapping[str, str]
+) -> dict[str, str | None]:
+    """Where each `needed` secret key comes from, as far as this machine can tell: the
+    stack file (a Pulumi `secure:` value, or plain text on `local`), else its environment
+    variable (what `apply` reads); None when neither holds it. Pulumi may still get it from
+    elsewhere (ESC, `--config-file`), which cannot be seen from here."""
+    raw = raw_stack_config(root, stack)
+    sources: dict[str, str | None] = {}
+    for key in sorted(needed):
+        # The server login: either credential will do, in the file or the environment.
+        alternatives = list(PREFECT_CREDENTIAL_ENV) if key in PREFECT_CREDENTIAL_ENV else [key]
+        found = [f"infra/Pulumi.{stack}.yaml ({k})" for k in alternatives if raw.get(k) is not None]
+        for k in alternatives:
+            var = SECRET_ENV.get(k) or PREFECT_CREDENTIAL_ENV.get(k)
+            if var and environ.get(var):
+                found.append(f"${var}")
+        sources[key] = ", ".join(found) or None
+    return sources
+
+
+def needed_secrets(stack: StackConfig, block_secrets: set[str]) -> set[str]:
+    """The secret settings a stack's resources need: what its blocks name, with the
+    per-domain PagerDuty keys folded into the one `pagerdutyRoutingKey` (or, when Pulumi
+    manages the PagerDuty services and makes their keys, the REST API token instead),
+    and outside `local` a login to the Prefect server (auth string or API key)."""
+    needed = {key.split(":", 1)[0] for key in block_secrets}
+    if stack.pagerduty.enabled:
+        needed.discard("pagerdutyRoutingKey")
+        needed.add("pagerdutyToken")
+    if stack.name != LOCAL_STACK:
+        needed.add("prefectAuthString")
+    return needed
 
 
 def secret_env_var(key: str) -> str:
