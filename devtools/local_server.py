@@ -2,6 +2,11 @@
 
 One class for both so that what the tests exercise is what `make demo` runs. The server runs
 in its own process group with its own PREFECT_HOME, so it never touches a user's profile.
+
+With an `auth_string` (`user:password`) the server is the shape staging and prod run: basic
+auth on every API route but the health probes (PREFECT_SERVER_API_AUTH_STRING) and CSRF
+protection on; its clients (`env`, `as_current`, and so every worker, deploy and flow run
+started from them) carry the same string as PREFECT_API_AUTH_STRING.
 """
 
 from __future__ import annotations
@@ -61,6 +66,24 @@ def redis_messaging_env(redis_url: str) -> dict[str, str]:
     }
 
 
+AUTH_STRING_VARS = ("PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING")
+
+
+def auth_env(auth_string: str | None) -> dict[str, str]:
+    """Basic auth for a server and its clients, or nothing for an open server. The server
+    checks PREFECT_SERVER_API_AUTH_STRING; every client (this process, workers, `prefect
+    deploy`, flow runs, the events websocket) sends PREFECT_API_AUTH_STRING. CSRF
+    protection is on as on a server a browser can reach; Prefect's clients fetch a token
+    by themselves."""
+    if auth_string is None:
+        return {}
+    return {
+        **dict.fromkeys(AUTH_STRING_VARS, auth_string),
+        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "true",
+    }
+
+
 def server_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
     """Environment for a server (and its clients) isolated under `home`."""
     url = f"http://127.0.0.1:{port}"
@@ -74,6 +97,9 @@ def server_env(home: Path, port: int, database_url: str | None = None) -> dict[s
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url
         or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+        # A run counts as Late 60 s after it was due here, not Prefect's 15 s: on a loaded
+        # laptop or CI runner a worker that is still starting must not look like a dead one.
+        "PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS": "60",
     }
     return env
 
@@ -89,6 +115,8 @@ class LocalPrefectServer:
     # The interpreter whose environment serves (e.g. a virtualenv with only the wheel).
     python: str = sys.executable
     process: subprocess.Popen[bytes] | None = None
+    # `user:password`: basic auth and CSRF protection, as on staging and prod (`auth_env`).
+    auth_string: str | None = None
 
     @property
     def url(self) -> str:
@@ -100,7 +128,13 @@ class LocalPrefectServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**server_env(self.home, self.port, self.database_url), **self.extra_env}
+        """The server's environment, and its clients': with `auth_string`, both sides of
+        the basic auth; without, no auth variable at all (not even one this process
+        inherited), so an open server's clients never send a stray credential."""
+        env = server_env(self.home, self.port, self.database_url)
+        for key in AUTH_STRING_VARS:
+            env.pop(key, None)
+        return {**env, **auth_env(self.auth_string), **self.extra_env}
 
     def start(self, timeout: float = 90.0) -> LocalPrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -148,13 +182,26 @@ class LocalPrefectServer:
         """Point this process at the server: its environment (inherited by the flow-run
         subprocesses) and Prefect's settings, which were read when prefect was imported."""
         import prefect.context
-        from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_AUTH_STRING,
+            PREFECT_API_URL,
+            PREFECT_UI_URL,
+            temporary_settings,
+        )
 
         saved = dict(os.environ)
-        os.environ.update({k: v for k, v in self.env.items() if k.startswith("PREFECT_")})
+        env = self.env
+        auth = {PREFECT_API_AUTH_STRING: self.auth_string} if self.auth_string else {}
+        for key in AUTH_STRING_VARS:
+            os.environ.pop(key, None)
+        os.environ.update({k: v for k, v in env.items() if k.startswith("PREFECT_")})
         try:
             with (
-                temporary_settings({PREFECT_API_URL: self.api_url, PREFECT_UI_URL: self.url}),
+                temporary_settings(
+                    {PREFECT_API_URL: self.api_url, PREFECT_UI_URL: self.url, **auth},
+                    # An open server's clients send no credential, whatever this process had.
+                    restore_defaults=() if auth else {PREFECT_API_AUTH_STRING},
+                ),
                 # Threads Prefect starts itself (the concurrency-slot service, for one) do
                 # not inherit this context: make the settings process-global too, as
                 # Prefect's own test harness does, or they start a throwaway server.

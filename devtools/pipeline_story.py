@@ -149,7 +149,10 @@ def set_shops(place: StoryPlace, changes: dict[str, dict[str, Any]]) -> None:
 
 
 def worker_env(place: StoryPlace) -> dict[str, str]:
-    """What the process worker (and the flow runs it spawns) needs for the local stack."""
+    """What the process worker (and the flow runs it spawns) needs for the local stack.
+    The server's URL and, for a server with basic auth, PREFECT_API_AUTH_STRING come from
+    this process's environment, which `LocalPrefectServer.as_current` sets: the worker,
+    `prefect deploy` and every run log in as this process does."""
     return {
         **os.environ,
         "PRICECHECK_ENV": "local",

@@ -32,16 +32,30 @@ ACTION_KEYS = ("actions", "actions_on_trigger", "actions_on_resolve")
 
 
 class PrefectConnection:
-    """Where the Prefect API is: passed to every resource as inputs (never a global)."""
+    """Where the Prefect API is and how to log in: passed to every resource as inputs (never
+    a global), so the provider host needs no environment and a rotated credential reaches
+    every resource through an ordinary `pulumi up`.
 
-    def __init__(self, api_url: str, api_key: pulumi.Output[str] | None = None) -> None:
+    `api_key` is a Prefect Cloud key; `auth_string` (`user:password`) is the basic auth of a
+    self-hosted server (PREFECT_SERVER_API_AUTH_STRING). Both are wrapped as secrets here
+    whatever the caller passed, so they are encrypted in state and masked in previews."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: pulumi.Output[str] | None = None,
+        auth_string: pulumi.Output[str] | None = None,
+    ) -> None:
         self.api_url = api_url
         self.api_key = api_key
+        self.auth_string = auth_string
 
     def props(self) -> dict[str, Any]:
         props: dict[str, Any] = {"api_url": self.api_url}
         if self.api_key is not None:
             props["api_key"] = pulumi.Output.secret(self.api_key)
+        if self.auth_string is not None:
+            props["auth_string"] = pulumi.Output.secret(self.auth_string)
         return props
 
 

@@ -41,6 +41,10 @@ from pricecheck_infra.prefect import (
     WorkPool,
 )
 
+AUTH_STRING_KEY = "prefectAuthString"
+"""The basic auth (`user:password`) of a self-hosted Prefect server, the value its
+PREFECT_SERVER_API_AUTH_STRING holds. A secret like `prefectApiKey`, the Prefect Cloud key."""
+
 
 def config_value(config: pulumi.Config, key: str) -> Any:
     """A setting as Pulumi holds it: structured values are JSON text (`get_object`), plain
@@ -98,7 +102,11 @@ def main(root: Path | None = None) -> None:
     config = pulumi.Config(NAMESPACE)
     stack = stack_config(config, pulumi.get_stack())
     resources = compile_stack(load_catalog(root or find_project_root()), stack)
-    connection = PrefectConnection(str(stack.prefect_api_url), config.get_secret("prefectApiKey"))
+    connection = PrefectConnection(
+        str(stack.prefect_api_url),
+        config.get_secret("prefectApiKey"),
+        config.get_secret(AUTH_STRING_KEY),
+    )
 
     oncall: PagerDutyOnCall | None = None
     if stack.pagerduty.enabled:

@@ -5,8 +5,10 @@ apply`); this module only maps Pulumi's provider protocol onto them:
 
 - The provider object is pickled (dill) into the Pulumi state and unpickled by the dynamic
   provider host (`python -m pulumi.dynamic`). It holds nothing but the kind name: clients are
-  built inside each method, and the Prefect API URL/key arrive with every call as inputs
-  (`api_url`, `api_key`), never as globals, so a key rotation is an ordinary update.
+  built inside each method, and the Prefect API URL and credentials arrive with every call as
+  inputs (`api_url`; `api_key` for Prefect Cloud, `auth_string` for a self-hosted server with
+  basic auth), never as globals, so rotating a credential is an ordinary update, not a
+  replacement. Both credentials are secret outputs (`_PrefectResource.SECRET_OUTPUTS`).
 - `diff` compares the desired inputs with what the server has *now* (not with the last
   state), so an automation edited in the UI shows as a diff and `pulumi up` puts it back;
   `read` (`pulumi refresh`) returns the live server state too.
@@ -36,7 +38,9 @@ from pydantic import ValidationError
 from pricecheck_alerts.provision import KINDS, PrefectResource
 
 # Inputs every Prefect resource carries besides its own fields.
-CONNECTION_KEYS = ("api_url", "api_key")
+CONNECTION_KEYS = ("api_url", "api_key", "auth_string")
+# The connection inputs that are credentials: secret, and a change is only an update.
+CREDENTIAL_KEYS = ("api_key", "auth_string")
 # Informational inputs for policies (e.g. which channels an automation routes to): they are
 # kept in state but never sent to Prefect.
 META_KEYS = ("routes",)
@@ -97,7 +101,11 @@ class PrefectProvider(ResourceProvider):
         self.kind = kind
 
     def _resource(self, props: dict[str, Any]) -> PrefectResource:
-        return KINDS[self.kind](props["api_url"], props.get("api_key") or None)
+        return KINDS[self.kind](
+            props["api_url"],
+            props.get("api_key") or None,
+            auth_string=props.get("auth_string") or None,
+        )
 
     def _outs(self, props: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         """State to keep: connection and meta inputs plus the resource's fields."""
@@ -141,7 +149,9 @@ class PrefectProvider(ResourceProvider):
             return DiffResult(changes=True, replaces=sorted(desired), delete_before_replace=True)
         changed = changed_keys(resource, desired, live)
         replaces = sorted(set(changed) & set(resource.replace_keys()))
-        credentials = olds.get("api_key") != news.get("api_key")
+        # A rotated credential changes no resource on the server: an update (which stores
+        # the new value in state), never a replacement.
+        credentials = any(olds.get(k) != news.get(k) for k in CREDENTIAL_KEYS)
         meta = any(olds.get(k) != news.get(k) for k in META_KEYS)
         return DiffResult(
             changes=bool(changed) or credentials or meta,
@@ -159,10 +169,10 @@ class PrefectProvider(ResourceProvider):
 
 
 class _PrefectResource(Resource):
-    """A dynamic resource of one kind; `api_key` (and `SECRET_OUTPUTS`) stay secret."""
+    """A dynamic resource of one kind; the credentials (and `SECRET_OUTPUTS`) stay secret."""
 
     KIND: ClassVar[str]
-    SECRET_OUTPUTS: ClassVar[tuple[str, ...]] = ("api_key",)
+    SECRET_OUTPUTS: ClassVar[tuple[str, ...]] = CREDENTIAL_KEYS
 
     def __init__(
         self,
@@ -183,7 +193,7 @@ class PrefectWorkPool(_PrefectResource, module="prefect", name="WorkPool"):
 class PrefectBlockDocument(_PrefectResource, module="prefect", name="BlockDocument"):
     KIND = "block_document"
     # Block data holds webhook URLs, routing keys and passwords.
-    SECRET_OUTPUTS = ("api_key", "data")
+    SECRET_OUTPUTS = (*CREDENTIAL_KEYS, "data")
 
 
 class PrefectAutomation(_PrefectResource, module="prefect", name="Automation"):

@@ -47,6 +47,7 @@ def automation(
     routes: tuple[str, ...] = ("pd",),
     body: str = RUNBOOK_BODY,
     trigger: dict[str, Any] | None = None,
+    api_key: str | None = "pnu_abcdefghijklmnopqrstuvwxyz",
 ) -> rules.Res:
     return rules.Res(
         rules.AUTOMATION,
@@ -54,6 +55,7 @@ def automation(
         urn(stack, rules.AUTOMATION, name),
         as_analyzed(
             {
+                **({"api_key": api_key} if api_key else {}),
                 "name": name,
                 "tags": [f"severity:{severity}"],
                 "routes": list(routes),
@@ -201,12 +203,14 @@ def test_pack_reports_violations_through_pulumi_policy() -> None:
     assert set(by_name) == {
         "prod-critical-rules-page-pagerduty",
         "no-plaintext-secrets",
+        "prefect-api-authenticated",
         "automation-has-runbook-link",
         "sla-within-bounds",
     }
     reported: list[tuple[str, str | None]] = []
     checks = {
         "no-plaintext-secrets": automation(body=RUNBOOK_BODY + SLACK),
+        "prefect-api-authenticated": automation(api_key=None),
         "automation-has-runbook-link": automation(body="{}"),
         "sla-within-bounds": automation(trigger={"posture": "Proactive", "within": 5}),
     }

@@ -70,6 +70,11 @@ def policies() -> list[Any]:
             rules.runbook_links,
         ),
         _resource_policy(
+            "prefect-api-authenticated",
+            "Outside the local stack, Prefect is reached with an auth string or an API key.",
+            lambda res: rules.authenticated_connection(res, rules.stack_of(res.urn)),
+        ),
+        _resource_policy(
             "sla-within-bounds",
             f"Run-duration SLAs within [{rules.SLA_MIN_S}, {rules.SLA_MAX_S}] s; shares in (0, 1].",
             lambda res: rules.sla_bounds(res, rules.stack_of(res.urn)),

@@ -38,12 +38,17 @@ SECRET_PATHS: Mapping[str, tuple[str, ...]] = {
     PAGERDUTY_PROVIDER: ("token",),
     PAGERDUTY_INTEGRATION: ("integration_key", "integrationKey"),
 }
-ALWAYS_SECRET_PATHS = ("api_key",)
+# The Prefect credentials every Prefect resource carries: a Cloud API key, or the basic auth
+# (`user:password`) of a self-hosted server.
+CREDENTIAL_PATHS = ("api_key", "auth_string")
+ALWAYS_SECRET_PATHS = CREDENTIAL_PATHS
 # Prefect resources echo their inputs as outputs: these must be declared secret outputs.
 SECRET_OUTPUTS: Mapping[str, tuple[str, ...]] = {
-    **{t: ("api_key",) for t in PREFECT_TYPES},
-    BLOCK: ("api_key", "data"),
+    **{t: CREDENTIAL_PATHS for t in PREFECT_TYPES},
+    BLOCK: (*CREDENTIAL_PATHS, "data"),
 }
+# Stacks whose Prefect server may be open: the embedded default, on loopback only.
+EXEMPT_FROM_AUTHENTICATION = frozenset({"local"})
 SECRET_PATTERNS = {
     "Slack webhook URL": re.compile(r"hooks\.slack\.com/(services|workflows)/"),
     "Prefect API key": re.compile(r"\bpn[ub]_[A-Za-z0-9]{20,}"),
@@ -96,6 +101,22 @@ def plaintext_secrets(res: Res) -> list[str]:
         if res.props.get(key) is not None and key not in res.secret_outputs:
             problems.append(f"{res.name}: '{key}' holds a secret but is not a secret output")
     return problems
+
+
+def authenticated_connection(res: Res, stack: str) -> list[str]:
+    """Outside `local`, every Prefect resource reaches its server with credentials: an
+    `auth_string` (self-hosted, basic auth) or an `api_key` (Prefect Cloud). A server that
+    takes writes without them hands every alert secret to whoever can reach it (a block's
+    secret fields are readable through the API), so a stack without either is refused."""
+    if res.type not in PREFECT_TYPES or stack in EXEMPT_FROM_AUTHENTICATION:
+        return []
+    if any(res.props.get(key) for key in CREDENTIAL_PATHS):
+        return []
+    return [
+        f"{res.name}: no Prefect credentials on stack '{stack}': set "
+        f"`pulumi config set --secret {naming.PROJECT}:prefectAuthString 'user:password'` "
+        f"(self-hosted server) or `{naming.PROJECT}:prefectApiKey` (Prefect Cloud)"
+    ]
 
 
 def runbook_links(res: Res) -> list[str]:

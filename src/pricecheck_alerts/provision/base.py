@@ -6,7 +6,8 @@ opens its own client, so nothing holds a connection between calls (providers are
 into Pulumi state); `apply` instead hands every kind one shared client (one connection
 pool, one CSRF token) for the whole run. `read` returns what the server has *now*, in the
 same shape as the inputs, so a UI edit shows up as a difference (drift). A 404 on delete
-counts as deleted.
+counts as deleted. Credentials (`api_key` for Prefect Cloud, `auth_string` for a server
+with basic auth) travel with each instance, never through globals.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ class PrefectResource:
         api_url: str | None = None,
         api_key: str | None = None,
         client: SyncPrefectClient | None = None,
+        auth_string: str | None = None,
     ) -> None:
+        # `auth_string` comes last: callers pass `client` by keyword, and the providers
+        # pass (api_url, api_key) positionally.
         self.api_url = api_url
         self.api_key = api_key
+        self.auth_string = auth_string
         self.shared = client
 
     def client(self) -> AbstractContextManager[SyncPrefectClient]:
         """The shared client if one was given (left open), else a fresh one per call."""
         if self.shared is not None:
             return nullcontext(self.shared)
-        return prefect_client(self.api_url, self.api_key)
+        return prefect_client(self.api_url, self.api_key, self.auth_string)
 
     def create(self, inputs: dict[str, Any]) -> str:
         raise NotImplementedError

@@ -29,16 +29,30 @@ def all_pages(read_page: Callable[[int, int], Sequence[T]], page_size: int = PAG
 
 @contextmanager
 def prefect_client(
-    api_url: str | None = None, api_key: str | None = None
+    api_url: str | None = None, api_key: str | None = None, auth_string: str | None = None
 ) -> Iterator[SyncPrefectClient]:
-    """A fresh sync client (for `api_url` and `api_key`, e.g. Prefect Cloud, or the server
-    PREFECT_API_URL names)."""
+    """A fresh sync client for `api_url` with its credentials: `api_key` (Prefect Cloud) or
+    `auth_string` (`user:password`, a self-hosted server started with
+    PREFECT_SERVER_API_AUTH_STRING). Without `api_url`, the server PREFECT_API_URL names,
+    with whatever credentials Prefect's settings hold (PREFECT_API_KEY,
+    PREFECT_API_AUTH_STRING).
+
+    The credentials go into temporary settings, not into the environment: the Pulumi
+    provider host serves several resources (possibly of several stacks) in one process, so
+    nothing may leak from one call into the next."""
     if api_url:
-        from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_AUTH_STRING,
+            PREFECT_API_KEY,
+            PREFECT_API_URL,
+            temporary_settings,
+        )
 
         wanted: dict[Any, Any] = {PREFECT_API_URL: api_url}
         if api_key:
             wanted[PREFECT_API_KEY] = api_key
+        if auth_string:
+            wanted[PREFECT_API_AUTH_STRING] = auth_string
         with temporary_settings(wanted), get_client(sync_client=True) as c:
             yield c
     else:
