@@ -4,7 +4,8 @@ Defaults are the production values (flow retries 2 x 60 s, scraping tasks
 3 x 30 s, flow timeout 3600 s). Each can be overridden by an environment variable so that a
 deployment's job variables, the demo and the tests can shrink them without code changes.
 Alert thresholds are *not* here: they come from the stack's provisioned `pricechecktn_slas`
-variable (`automations/slas.yaml` with the stack's `slaOverrides`), see `RunSettings.slas`.
+variable and its per-deployment `pricechecktn_sla__<deployment>` variables
+(`automations/slas.yaml` with the stack's `slaOverrides`), see `RunSettings.slas`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from prefect.variables import Variable
+from prefect.client.orchestration import get_client
 from pydantic import BaseModel, ConfigDict, Field
 
 from pricecheck_alerts import naming
+from pricecheck_alerts.compile.slas import slas_from_variables
 from pricecheck_alerts.config.loader import load_slas, validate
 from pricecheck_alerts.config.models import Slas
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SITES_FILE = Path(__file__).parent / "sites.yaml"
+VARIABLES_PAGE = 200  # the server's default page limit (PREFECT_API_DEFAULT_LIMIT)
 
 
 def _env_number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -72,14 +76,48 @@ class RunSettings:
         )
 
     def slas(self) -> Slas:
-        """The SLAs and thresholds of this run's stack: the `pricechecktn_slas` variable the
-        stack provisioned (the catalog's slas.yaml with the stack's `slaOverrides`, so an
-        override moves the alert and the checks together), else automations/slas.yaml."""
+        """The SLAs and thresholds of this run's stack as it provisioned them (the catalog's
+        slas.yaml with the stack's `slaOverrides`, so an override moves the alert and the
+        checks together), else automations/slas.yaml."""
         if not self.config_root_given:
-            provisioned = Variable.get(naming.SLAS_VARIABLE, default=None)
+            provisioned = provisioned_slas()
             if provisioned is not None:
-                return validate(Slas, provisioned, f"Prefect variable {naming.SLAS_VARIABLE}")
+                return provisioned
         return load_slas(self.config_root)
+
+
+def provisioned_slas() -> Slas | None:
+    """What the stack provisioned on the server PREFECT_API_URL names, or None if it holds no
+    `pricechecktn_slas`: the thresholds from that variable, each deployment's SLA from its
+    `pricechecktn_sla__*` variable (one per deployment, so any number fit; see
+    `pricecheck_alerts.compile.slas`), listed a page at a time."""
+    with get_client(sync_client=True) as client:
+        document = client.read_variable_by_name(naming.SLAS_VARIABLE)
+        if document is None:
+            return None
+        values: list[dict[str, Any]] = []
+        while True:
+            response = client.request(
+                "POST",
+                "/variables/filter",
+                json={
+                    "offset": len(values),
+                    "limit": VARIABLES_PAGE,
+                    "sort": "NAME_ASC",
+                    # `like_` is a substring match: the prefix is checked below
+                    "variables": {"name": {"like_": naming.SLA_VARIABLE_PREFIX}},
+                },
+            )
+            response.raise_for_status()
+            page = response.json()
+            values += page
+            if len(page) < VARIABLES_PAGE:
+                break
+    ours = [v["value"] for v in values if v["name"].startswith(naming.SLA_VARIABLE_PREFIX)]
+    where = f"Prefect variables {naming.SLAS_VARIABLE} and {naming.SLA_VARIABLE_PREFIX}*"
+    if not isinstance(document.value, dict):
+        return validate(Slas, document.value, where)
+    return validate(Slas, slas_from_variables(document.value, ours), where)
 
 
 class Selectors(BaseModel):

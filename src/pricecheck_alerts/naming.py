@@ -8,6 +8,9 @@ that silently breaks the match, so each is built here and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 PROJECT = "pricechecktn"
 """Prefix of everything the product names; also the Pulumi project and config namespace."""
 
@@ -15,7 +18,19 @@ MANAGED_TAG = "managed-by:pricecheck-alerts"
 """Tag on every automation and variable this tool provisions: `apply` never touches others."""
 
 SLAS_VARIABLE = f"{PROJECT}_slas"
-"""Prefect variable holding a stack's SLAs and check thresholds (read by the flows)."""
+"""Prefect variable holding a stack's check thresholds (read by the flows). Each
+deployment's run-duration SLA has a variable of its own (`sla_variable`): Prefect refuses a
+variable value over 5 000 bytes of JSON, which one document of every SLA outgrows at about a
+hundred deployments."""
+
+SLA_VARIABLE_PREFIX = f"{PROJECT}_sla__"
+"""What every per-deployment SLA variable's name starts with (the flows list them by it)."""
+
+VARIABLE_NAME_MAX = 255
+"""Prefect's limit on a variable name (`prefect.types.names.MAX_VARIABLE_NAME_LENGTH`)."""
+
+VARIABLE_NAME = r"^[a-z0-9_-]+$"
+"""Prefect's variable name charset: lowercase letters, digits, dashes and underscores."""
 
 SCRAPING_LIMIT = f"{PROJECT}-scraping"
 """Global concurrency limit the scraping tasks take a slot from (one slot per site)."""
@@ -84,5 +99,26 @@ def dedup_key(environment: str, subject: str, rule: str) -> str:
     return f"{PROJECT}/{environment}/{subject}/{rule}"[:DEDUP_KEY_MAX]
 
 
+def sla_variable(deployment: str) -> str:
+    """`pricechecktn_sla__<deployment>`: the variable holding one deployment's SLA.
+
+    Deployment names may hold what a variable name may not (capitals, spaces, dots) and may
+    be long: such a name is slugged and cut, and a short hash of the real name keeps two
+    names that slug alike ("Nightly Run", "nightly-run") apart. The variable's value carries
+    the real name, so nothing needs to reverse this."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", deployment.lower())
+    if slug == deployment and len(SLA_VARIABLE_PREFIX) + len(slug) <= VARIABLE_NAME_MAX:
+        return SLA_VARIABLE_PREFIX + slug
+    digest = hashlib.sha256(deployment.encode()).hexdigest()[:10]
+    room = VARIABLE_NAME_MAX - len(SLA_VARIABLE_PREFIX) - len(digest) - 1
+    return f"{SLA_VARIABLE_PREFIX}{slug[:room]}-{digest}"
+
+
 def flow_run_event(state: str) -> str:
     return f"prefect.flow-run.{state}"
+
+
+SEND_TEST_EVENT = f"{PROJECT}.alerting.send_test"
+"""What `pricecheck-alerts send-test` emits; the stack's send-test automations take it."""
+SEND_TEST_CHANNEL_LABEL = f"{PROJECT}.channel"
+"""The resource label of a send-test event that names the channel to test."""

@@ -1,5 +1,6 @@
-"""The flows use what the stack provisioned: the `pricechecktn_slas` variable (SLAs and
-thresholds with the stack's overrides) and the `pricechecktn-scraping` concurrency limit."""
+"""The flows use what the stack provisioned: the `pricechecktn_slas` variable (thresholds)
+and the `pricechecktn_sla__<deployment>` ones (SLAs), with the stack's overrides, and the
+`pricechecktn-scraping` concurrency limit."""
 
 from __future__ import annotations
 
@@ -58,13 +59,16 @@ def test_scraping_holds_a_slot_of_the_stack_limit(
 
 @pytest.fixture
 def slas_variable(prefect_api: str) -> Iterator[Variables]:
-    """The server's `pricechecktn_slas`, restored after the test."""
+    """The server's `pricechecktn_slas` and the pipeline's SLA variable, restored after the
+    test."""
     variables = Variables()
-    before = variables.read(naming.SLAS_VARIABLE)
+    names = (naming.SLAS_VARIABLE, naming.sla_variable("pricechecktn-pipeline"))
+    before = [variables.read(name) for name in names]
     yield variables
-    variables.delete(naming.SLAS_VARIABLE)
-    if before is not None:
-        variables.create(before)
+    for name, held in zip(names, before, strict=True):
+        variables.delete(name)
+        if held is not None:
+            variables.create(held)
 
 
 def record_run(deployment_id: Any, seconds: float) -> None:
@@ -104,7 +108,9 @@ def test_stack_override_changes_the_report_sla_attainment(
     tight = stack.model_copy(
         update={"sla_overrides": {"deployments": {"pricechecktn-pipeline": {"max_duration_s": 10}}}}
     )
-    [variable] = compile_stack(load_catalog(project_root), tight).variables
-    slas_variable.create(variable.inputs())
+    for variable in compile_stack(load_catalog(project_root), tight).variables:
+        if variable.name in (naming.SLAS_VARIABLE, naming.sla_variable("pricechecktn-pipeline")):
+            slas_variable.delete(variable.name)
+            slas_variable.create(variable.inputs())
     provisioned = daily_report(env=PROBE_ENV, recipients=[])
     assert provisioned["sla_attainment"] == {"pricechecktn-pipeline": 0.0}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import smtplib
-import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 
@@ -24,7 +23,7 @@ from pydantic import AliasChoices, Field
 from pricecheck_alerts import naming
 from pricecheck_alerts.notify.facts import AlertFacts, alert_fields, headline, links
 from pricecheck_alerts.notify.text import clip
-from pricecheck_alerts.notify.transport import delivery
+from pricecheck_alerts.notify.transport import delivery, tls_context
 
 SMTP_TIMEOUT_S = 30.0
 SUBJECT_MAX = 200
@@ -98,15 +97,15 @@ class EmailAlert(NotificationBlock, EmailServerCredentials):
     recipients: list[str] = Field(min_length=1)
 
     def get_server(self) -> smtplib.SMTP:
-        """prefect-email's connection (same security modes, certificate check and login),
-        with a timeout on every socket operation, which prefect-email's does not set: a
-        silent SMTP host must fail the delivery, not hold a server thread for ever."""
+        """prefect-email's connection (same security modes, certificate check and login,
+        with the process's shared SSL context), with a timeout on every socket operation,
+        which prefect-email's does not set: a silent SMTP host must fail the delivery, not
+        hold a server thread for ever."""
         port = self.smtp_port or self.smtp_type.value
-        context = (
-            ssl.create_default_context()
-            if self.verify
-            else ssl._create_unverified_context(protocol=ssl.PROTOCOL_TLS_CLIENT)
-        )
+        # The same contexts prefect-email builds, but built once per process (see
+        # `tls_context`): each SMTP session still gets its own connection, since an idle
+        # SMTP connection is dropped by most servers within minutes.
+        context = tls_context("smtp" if self.verify else "smtp-unverified")
         server: smtplib.SMTP
         if self.smtp_type is SMTPType.SSL:
             server = smtplib.SMTP_SSL(
@@ -129,6 +128,6 @@ class EmailAlert(NotificationBlock, EmailServerCredentials):
             server.send_message(email_message(facts, self.sender, self.recipients))
 
     async def notify(self, body: str, subject: str | None = None) -> None:
-        with delivery("SMTP delivery", self.password):
+        with delivery("SMTP delivery", self.password, body=body, subject=subject):
             facts = AlertFacts.parse(body)
             await asyncio.to_thread(self._send, facts)

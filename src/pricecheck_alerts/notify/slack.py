@@ -2,7 +2,9 @@
 
 `SlackAlert` is prefect-slack's `SlackWebhook` (the webhook URL is its secret `url` field)
 that sends a Block Kit message built from the alert facts through slack_sdk's webhook client,
-with the shared retry policy plugged into slack_sdk's retry handlers.
+with the shared retry policy plugged into slack_sdk's retry handlers. The client posts through
+the event loop's shared aiohttp session (`transport.SLACK_SESSIONS`): left to itself,
+slack_sdk opens and closes a session, its connection pool and a TLS handshake per message.
 
 Limits of an incoming webhook: header 150, section text 3000, field 2000, 10 fields per
 section, 50 blocks; `text` is cut past 40 000, kept here under 4000.
@@ -23,6 +25,7 @@ from pricecheck_alerts.notify.text import clip, mrkdwn, one_line, units
 from pricecheck_alerts.notify.transport import (
     DEFAULT_POLICY,
     HTTP_TIMEOUT_S,
+    SLACK_SESSIONS,
     RetryPolicy,
     SlackSdkRetry,
     Sleep,
@@ -123,7 +126,6 @@ def slack_message(facts: AlertFacts) -> dict[str, Any]:
     return {"text": clip("\n".join(lines), SLACK_TEXT_MAX), "blocks": blocks}
 
 
-
 def http_url(value: object) -> object:
     """Strip stray whitespace (a pasted newline) and insist on http(s)."""
     text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
@@ -156,7 +158,10 @@ class SlackAlert(SlackWebhook):
     def alert_client(
         self, policy: RetryPolicy = DEFAULT_POLICY, sleep: Sleep | None = None
     ) -> AsyncWebhookClient:
-        """slack_sdk's webhook client for this URL, retrying by the shared policy."""
+        """slack_sdk's webhook client for this URL, retrying by the shared policy.
+
+        It has no session yet: `send` gives it the running loop's shared one, so a client
+        built outside a loop (as the tests do) still works inside one."""
         handler = SlackSdkRetry(policy) if sleep is None else SlackSdkRetry(policy, sleep)
         return AsyncWebhookClient(
             url=self.url.get_secret_value(),
@@ -166,10 +171,13 @@ class SlackAlert(SlackWebhook):
         )
 
     async def send(self, facts: AlertFacts, client: AsyncWebhookClient | None = None) -> None:
-        response = await (client or self.alert_client()).send_dict(slack_message(facts))
+        client = client or self.alert_client()
+        if client.session is None or client.session.closed:
+            client.session = await SLACK_SESSIONS.get()
+        response = await client.send_dict(slack_message(facts))
         if response.status_code >= 300:
             raise failed(response.status_code, response.body or "")
 
     async def notify(self, body: str, subject: str | None = None) -> None:
-        with delivery("Slack delivery", self.url):
+        with delivery("Slack delivery", self.url, body=body, subject=subject):
             await self.send(AlertFacts.parse(body))

@@ -9,6 +9,7 @@ from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 from prefect.exceptions import ObjectNotFound
 
 from pricecheck_alerts.provision.base import PrefectResource
+from pricecheck_alerts.provision.client import all_pages
 
 
 class Variables(PrefectResource):
@@ -54,3 +55,28 @@ class Variables(PrefectResource):
 
     def find(self, name: str) -> str | None:
         return name if self.read(name) is not None else None
+
+    def tagged(self, tags: list[str]) -> dict[str, dict[str, Any]]:
+        """Name → inputs of every variable carrying all `tags`, every page read in one
+        listing: a stack has a variable per deployment SLA, and reading them one by one
+        would cost a request each."""
+        with self.client() as client:
+
+            def page(offset: int, limit: int) -> list[dict[str, Any]]:
+                response = client.request(
+                    "POST",
+                    "/variables/filter",
+                    json={
+                        "offset": offset,
+                        "limit": limit,
+                        "sort": "NAME_ASC",
+                        "variables": {"tags": {"all_": tags}},
+                    },
+                )
+                response.raise_for_status()
+                return list(response.json())
+
+            return {
+                v["name"]: {"name": v["name"], "value": v["value"], "tags": sorted(v["tags"])}
+                for v in all_pages(page)
+            }
