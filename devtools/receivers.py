@@ -13,6 +13,7 @@ import email.policy
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -133,11 +134,24 @@ def pagerduty_problems(body: Any, raw_size: int) -> list[str]:
 
 
 class Store:
-    """Thread-safe record of deliveries, shared by the HTTP and SMTP receivers."""
+    """Thread-safe record of deliveries, shared by the HTTP and SMTP receivers.
+
+    `down` holds the channels in an outage: they answer 503 (SMTP: 421) and record
+    nothing but the refusal count in `refused`, as a destination that is away would."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[Delivery] = []
+        self.down: set[str] = set()
+        self.refused: Counter[str] = Counter()
+
+    def refuse(self, channel: str) -> bool:
+        """Whether `channel` is down (counting the refusal)."""
+        with self._lock:
+            if channel in self.down:
+                self.refused[channel] += 1
+                return True
+            return False
 
     def add(self, delivery: Delivery) -> None:
         with self._lock:
@@ -181,7 +195,12 @@ def _handler(store: Store) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw)
             except ValueError:
                 body = None
-            if self.path in SLACK_PATHS:
+            channel = SLACK_PATHS.get(self.path) or (
+                "pagerduty" if self.path == PAGERDUTY_PATH else None
+            )
+            if channel and store.refuse(channel):
+                self._answer(503, b"service unavailable", "text/plain")
+            elif self.path in SLACK_PATHS:
                 problems = slack_problems(body) if body is not None else ["invalid_payload"]
                 status = 400 if problems else 200
                 answer = (problems[0] if problems else "ok").encode()
@@ -219,6 +238,8 @@ class _SmtpHandler:
         self.store = store
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.store.refuse("email"):
+            return "421 Service not available, try again later"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         body = message.get_body(preferencelist=("plain",))
         self.store.add(

@@ -38,7 +38,7 @@ from flows.report_stats import (
     rule_of,
     summarise,
 )
-from pricecheck_alerts import naming
+from pricecheck_alerts import naming, redelivery
 from pricecheck_alerts.config.loader import ConfigError, load_catalog
 from pricecheck_alerts.events import read_events
 from pricecheck_alerts.notify.email import (
@@ -117,6 +117,26 @@ def collect_alerts(since: datetime, config_root: Path, env: str | None = None) -
     return alerts
 
 
+@task(name="collect-deliveries")
+def collect_deliveries(since: datetime, env: str | None = None) -> dict[str, int]:
+    """How alert deliveries went: failed at first (`prefect.automation.action.failed` of
+    alert automations), then delivered late or lost for good (the `alert-redelivery`
+    flow's records)."""
+    counts = {"failed_at_first": 0, "delivered_late": 0, "lost": 0}
+    names = [redelivery.FAILED, redelivery.REDELIVERED, redelivery.LOST]
+    for event in read_events(since, names=names, max_events=50_000):
+        if event["event"] == redelivery.FAILED:
+            parsed = rule_of(event["resource"].get("prefect.resource.name", ""))
+            if parsed and (env is None or parsed[0] == env):
+                counts["failed_at_first"] += 1
+        elif env is None or str(event.get("payload", {}).get("automation", "")).startswith(
+            naming.automation_prefix(env)
+        ):
+            key = "delivered_late" if event["event"] == redelivery.REDELIVERED else "lost"
+            counts[key] += 1
+    return counts
+
+
 def _fmt(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:,.1f} s"
 
@@ -154,7 +174,12 @@ def render_chart(summary: ReportSummary, path: Path) -> Path:
     return path
 
 
-def render_markdown(summary: ReportSummary, since: datetime, chart: Path) -> str:
+def render_markdown(
+    summary: ReportSummary,
+    since: datetime,
+    chart: Path,
+    deliveries: dict[str, int] | None = None,
+) -> str:
     lines = [
         f"# PriceCheckTN daily report - {since:%Y-%m-%d %H:%M} UTC + 24 h",
         "",
@@ -162,6 +187,15 @@ def render_markdown(summary: ReportSummary, since: datetime, chart: Path) -> str
         f"over SLA: **{summary.slow}**, success rate: **{_pct(summary.success_rate)}**",
         f"- Duration: average {_fmt(summary.avg_duration_s)}, p95 {_fmt(summary.p95_duration_s)}",
         f"- Mean time to recovery: {_fmt(summary.mean_time_to_recovery_s)}",
+        *(
+            [
+                f"- Alert deliveries that failed at first: {deliveries['failed_at_first']}; "
+                f"delivered late: {deliveries['delivered_late']}; "
+                f"lost for good: **{deliveries['lost']}**"
+            ]
+            if deliveries is not None
+            else []
+        ),
         "",
         "| deployment | runs | failed | over SLA | avg | p95 | SLA | SLA attainment |",
         "|---|---|---|---|---|---|---|---|",
@@ -206,7 +240,8 @@ def daily_report(
     )
 
     chart = render_chart(summary, settings.state_dir / "reports" / f"daily-{now:%Y%m%dT%H%M%S}.png")
-    markdown = render_markdown(summary, since, chart)
+    deliveries = collect_deliveries(since, env)
+    markdown = render_markdown(summary, since, chart, deliveries)
     create_markdown_artifact(
         key="pricechecktn-daily-report", markdown=markdown, description="PriceCheckTN daily report"
     )
@@ -260,6 +295,9 @@ def daily_report(
         "mean_time_to_recovery_s": round(summary.mean_time_to_recovery_s, 1)
         if summary.mean_time_to_recovery_s is not None
         else None,
+        "deliveries_failed": deliveries["failed_at_first"],
+        "delivered_late": deliveries["delivered_late"],
+        "deliveries_lost": deliveries["lost"],
         "emailed_to": len(to),
         "chart": str(chart),
         "env": env or "all",

@@ -29,29 +29,13 @@ from devtools.scenarios import (
 )
 from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.compile.resources import StackResources
-from pricecheck_alerts.config.loader import Catalog, load_catalog
+from pricecheck_alerts.config.loader import Catalog
 from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
 from pricecheck_alerts.provision import BlockDocuments
 from pricecheck_alerts.provision.apply import apply_stack, managed_automations
 from pricecheck_alerts.provision.client import prefect_client
 from pricecheck_alerts.signals import send_signal
-
-ROUTING_KEY = "e2e0routing0key00000000000000000"
-
-
-@pytest.fixture(scope="module")
-def environ(receivers: Receivers, prefect_server: LocalPrefectServer) -> dict[str, str]:
-    return {
-        **receivers.urls(),
-        "PRICECHECK_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
-        "PRICECHECK_PREFECT_UI_URL": prefect_server.url,
-    }
-
-
-@pytest.fixture(scope="module")
-def stack(project_root: Path, environ: dict[str, str]) -> tuple[Catalog, StackResources]:
-    catalog = load_catalog(project_root)
-    return catalog, compile_stack(catalog, load_stack(project_root, "local", environ))
+from tests.end_to_end.conftest import ROUTING_KEY
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +61,27 @@ def played(
     for process in background:
         process.wait(timeout=60)
     yield arrived
+    settle_lost_deliveries()
+
+
+def settle_lost_deliveries() -> None:
+    """What a stack's `alert-redelivery` deployment does every minute: the deliveries this
+    module broke on purpose are handled (and reported) now, so that a later module whose
+    worker runs the real schedule (the pipeline story) does not get their report."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from flows.redelivery import alert_redelivery
+    from pricecheck_alerts import redelivery
+    from pricecheck_alerts.events import read_events
+
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    result = asyncio.run(alert_redelivery(env="local"))
+    records = result["lost"] + result["redelivered"]
+    deadline = time.monotonic() + 20  # until the server has stored what the sweep emitted
+    names = [redelivery.LOST, redelivery.REDELIVERED]
+    while len(read_events(since, names=names)) < records and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def of(
@@ -200,10 +205,11 @@ def test_apply_is_idempotent_prunes_and_spares_the_unmanaged(
         slas=catalog.slas,
     )
     report = apply_stack(compile_stack(fewer, load_stack(project_root, "local", environ)), secrets)
-    assert report.counts[("automation", "deleted")] == len(info)
-    # no info rule left: the info channel's block (and its secret) goes too
+    # no info rule left: the info channel's send-test automation and its block (and its
+    # secret) go too
+    assert report.counts[("automation", "deleted")] == len(info) + 1
     assert report.counts[("block_document", "deleted")] == 1
-    assert report.writes == len(info) + 1
+    assert report.writes == len(info) + 2
     assert "pricechecktn/local/slow-task" not in managed_automations("local")
     assert "pricechecktn-local-slack-info" not in BlockDocuments().of_type(
         "pricechecktn-slack-alert"
@@ -212,8 +218,8 @@ def test_apply_is_idempotent_prunes_and_spares_the_unmanaged(
         assert client.read_automation(foreign) is not None
     # and back: the full stack restores the pruned rule and block, nothing else changes
     report = apply_stack(resources, secrets)
-    assert report.counts[("automation", "created")] == len(info)
-    assert report.writes == len(info) + 1
+    assert report.counts[("automation", "created")] == len(info) + 1
+    assert report.writes == len(info) + 2
 
 
 def test_editing_a_rule_reports_the_windows_it_restarts(
@@ -293,9 +299,8 @@ def test_invalid_config_provisions_nothing(
     before = managed_automations("local")
     assert main(["--root", str(tree), "apply", "--stack", "local"]) == 1
     assert managed_automations("local") == before
-    assert (
-        "error: automations/rules/bad.yaml: rule 'bad': field 'severity'" in capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert "error: automations/rules/bad.yaml:3: rule 'bad': field 'severity'" in err
 
 
 def test_a_dead_destination_raises_its_own_alert(
@@ -350,31 +355,140 @@ def test_a_dead_destination_raises_its_own_alert(
         apply_stack(resources, resolve_secrets(project_root, "local", environ))
 
 
-def test_operator_script_emits_a_signal_that_alerts(
-    played: list[Delivery], receivers: Receivers
+def test_emit_sends_a_signal_that_alerts_and_names_its_rules(
+    played: list[Delivery], receivers: Receivers, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scripts.emit_signal import main as emit_signal
+    from pricecheck_alerts.cli import main
+    from scripts.emit_signal import main as emit_script
 
     receivers.store.clear()
-    assert (
-        emit_signal(
-            [
-                "pricechecktn.matching.quality_low",
-                "--check",
-                "matching",
-                "--fact",
-                "mean_confidence=0.42",
-                "--fact",
-                "matches=3",
-            ]
-        )
-        == 0
-    )
+    args = ["pricechecktn.matching.quality_low", "--stack", "local", "--check", "matching"]
+    facts = ["--fact", "mean_confidence=0.42", "--fact", "matches=3"]
+    assert main(["emit", *args, *facts]) == 0
+    out = capsys.readouterr().out
+    assert "emitted pricechecktn.matching.quality_low (2 facts, id " in out
+    assert "  rule matching-quality-low (warning) -> slack-warnings" in out
     expected = Expected("slack-warnings", "matching-quality-low")
     [alert] = wait_for_alerts(receivers.store.all, Counter([expected]), timeout=30)
     assert identify(alert) == expected
     assert "*mean_confidence*\\n0.42" in json.dumps(alert.body)
-    assert emit_signal(["not.a.signal!"]) == 2
+
+    # A misspelt event is refused, with the likely one; nothing is sent.
+    receivers.store.clear()
+    assert main(["emit", "pricechecktn.matching.quality_lwo", "--stack", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "not in automations/signals.yaml; did you mean pricechecktn.matching.quality_low?" in err
+    assert emit_script(["not.a.signal!", "--stack", "local"]) == 2  # the script is the command
+    # --force sends an event the catalog lacks, and says no rule takes it.
+    assert main(["emit", "pricechecktn.matching.unheard_of", "--stack", "local", "--force"]) == 0
+    assert "no enabled rule matches it: nothing will be sent" in capsys.readouterr().out
+    assert wait_for_alerts(receivers.store.all, Counter(), timeout=0, settle=3) == []
+
+
+def test_history_says_what_fired_and_where_it_went(
+    played: list[Delivery], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After the scenarios: the failure pages went to every critical channel and the
+    recovery resolved them, as the server recorded it."""
+    from pricecheck_alerts.cli import main
+
+    assert main(["history", "--stack", "local", "--since", "1h", "--format", "json"]) == 0
+    firings = json.loads(capsys.readouterr().out)
+    failed = [f for f in firings if f["rule"] == "flow-run-failed" and f["kind"] == "alert"]
+    assert failed, firings
+    assert {d["channel"] for d in failed[0]["deliveries"]} == {
+        "slack-critical",
+        "pagerduty-pipeline",
+        "email",
+    }
+    assert all(d["delivered"] for d in failed[0]["deliveries"])
+    assert failed[0]["event"] == "prefect.flow-run.Failed"
+    assert failed[0]["about"].startswith("drill-flaky/")
+    assert any(f["rule"] == "flow-run-failed" and f["kind"] == "resolve" for f in firings)
+
+    assert main(["history", "--stack", "local", "--since", "1h", "--rule", "model-drift"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("history: stack local on http://127.0.0.1:")
+    assert all(" model-drift " in line for line in out[2:-1])
+    assert out[-1].endswith("with a failed delivery")
+    assert main(["history", "--stack", "local", "--rule", "no-such-rule"]) == 2
+
+
+def test_send_test_goes_through_the_servers_own_block(
+    played: list[Delivery],
+    project_root: Path,
+    environ: dict[str, str],
+    stack: tuple[Catalog, StackResources],
+    receivers: Receivers,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pricecheck_alerts.cli import main
+
+    receivers.store.clear()
+    assert main(["send-test", "--stack", "local", "--channel", "slack-critical"]) == 0
+    out = capsys.readouterr().out
+    assert "pricechecktn-meta/local/send-test/slack-critical: 1 delivered, 0 failed" in out
+    [test] = receivers.wait_for(lambda d: d.channel == "slack-critical", timeout=10)
+    assert "TEST alert, nothing to do" in test.body["blocks"][0]["text"]["text"]
+
+    # PagerDuty: every domain's block, each a trigger then its resolve (nobody stays paged)
+    receivers.store.clear()
+    assert main(["send-test", "--stack", "local", "--channel", "pagerduty"]) == 0
+    assert ": 4 delivered, 0 failed" in capsys.readouterr().out
+    pages = receivers.wait_for(lambda d: d.channel == "pagerduty", count=4, timeout=10)
+    assert Counter(page.body["event_action"] for page in pages) == {"trigger": 2, "resolve": 2}
+    [key] = {page.body["dedup_key"] for page in pages}  # each resolve closes its trigger
+    assert key.endswith("/send-test")
+
+    # a dead destination: one line per failed delivery, exit 1
+    _, resources = stack
+    dead = {**environ, "PRICECHECK_SLACK_INFO_URL": f"{receivers.base_url}/slack/archived"}
+    apply_stack(resources, resolve_secrets(project_root, "local", dead))
+    try:
+        assert main(["send-test", "--stack", "local", "--channel", "slack-info"]) == 1
+        out = capsys.readouterr().out
+        assert "0 delivered, 1 failed" in out
+        assert "FAILED: pricechecktn-local-slack-info: HTTP 404: no_service" in out
+    finally:
+        apply_stack(resources, resolve_secrets(project_root, "local", environ))
+
+
+def test_a_late_run_warns_with_how_late_and_the_work_pool(
+    played: list[Delivery], project_root: Path, receivers: Receivers
+) -> None:
+    """A PriceCheckTN deployment in a pool no worker polls, with a run due a minute ago:
+    the server marks it Late and the warning says by how much and which pool."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.states import Scheduled
+
+    from devtools import runs
+    from flows.fixtures import drills
+
+    pool = "pricechecktn-nobody-polls"
+    with prefect_client() as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"), overwrite=True)
+    deployment_id = runs.deploy(drills.flaky, "late-drill", pool, project_root, ("pricechecktn",))
+    receivers.store.clear()
+    due = datetime.now(UTC) - timedelta(minutes=5)  # past the server's 60 s Late delay
+    with prefect_client() as client:
+        run = client.create_flow_run_from_deployment(
+            deployment_id, state=Scheduled(scheduled_time=due)
+        )
+    try:
+        expected = Expected("slack-warnings", "flow-run-late")
+        [alert] = wait_for_alerts(receivers.store.all, Counter([expected]), timeout=60, settle=2)
+        text = json.dumps(alert.body)
+        assert alert.body["blocks"][0]["text"]["text"].startswith(
+            "🟠 WARNING [local] Flow run is late: late-drill"
+        )
+        assert f"*Work pool*\\n{pool}" in text
+        assert re.search(r"\*Late by\*\\n\d+ min", text), text
+    finally:
+        with prefect_client() as client:
+            client.delete_flow_run(run.id)
+            client.delete_deployment(deployment_id)
 
 
 def test_smoke_proves_the_stack_delivers(
@@ -428,3 +542,45 @@ def test_smoke_refuses_without_a_server(
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert main(["--root", str(project_root), "smoke", "--stack", "staging"]) == 2
     assert "PREFECT_API_URL is not set" in capsys.readouterr().err
+
+
+def test_a_deployment_over_its_failure_budget_warns_once_per_window(
+    played: list[Delivery], project_root: Path, receivers: Receivers
+) -> None:
+    """`pricechecktn-pipeline` may fail twice a day (slas.yaml): the third failure within
+    24 h warns, the fourth does not warn again (each still pages on its own)."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.states import Failed
+
+    from devtools import runs
+    from flows.fixtures import drills
+
+    pool = "pricechecktn-budget-test"
+    with prefect_client() as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"), overwrite=True)
+    deployment_id = runs.deploy(drills.flaky, "pricechecktn-pipeline", pool, project_root)
+    budget = Expected("slack-warnings", "failure-budget")
+    receivers.store.clear()
+    created = []
+    try:
+        with prefect_client() as client:
+            for attempt in range(4):
+                run = client.create_flow_run_from_deployment(deployment_id)
+                created.append(run.id)
+                client.set_flow_run_state(run.id, Failed(message=f"failure {attempt + 1}"))
+                if attempt == 1:  # two failures: within budget
+                    got = wait_for_alerts(receivers.store.all, Counter(), timeout=0, settle=4)
+                    assert budget not in {identify(d) for d in got}
+        arrived = wait_for_alerts(receivers.store.all, Counter([budget]), timeout=30, settle=5)
+        [warning] = [d for d in arrived if identify(d) == budget]
+        assert warning.body["blocks"][0]["text"]["text"].startswith(
+            "🟠 WARNING [local] Deployment over its daily failure budget: pricechecktn-pipeline"
+        )
+        assert "*Failure budget*\\nmore than 2 failures in 24 h" in json.dumps(warning.body)
+        pages = [d for d in arrived if identify(d) == Expected("pagerduty", "flow-run-failed")]
+        assert len(pages) == 4  # every failure still pages (same dedup key)
+    finally:
+        with prefect_client() as client:
+            for run_id in created:
+                client.delete_flow_run(run_id)
+            client.delete_deployment(deployment_id)

@@ -39,6 +39,8 @@ EXPECTED = {
     "retrain-model",
     "daily-report",
     "api-health-probe",
+    "alert-redelivery",
+    "alert-backstop",
 }
 
 
@@ -94,6 +96,12 @@ def test_every_flow_is_deployed_per_environment(deployed: dict[str, Any]) -> Non
     assert (report.schedule.cron, report.schedule.timezone) == ("0 8 * * *", "Africa/Tunis")
     [probe] = deployed["api-health-probe"].schedules
     assert probe.schedule.interval.total_seconds() == 300
+    [sweep] = deployed["alert-redelivery"].schedules
+    assert sweep.schedule.interval.total_seconds() == 60
+    options = deployed["alert-redelivery"].concurrency_options
+    assert options is not None and options.collision_strategy == "CANCEL_NEW"
+    [backstop] = deployed["alert-backstop"].schedules
+    assert backstop.schedule.interval.total_seconds() == 600
 
 
 def run_worker_once(pool: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pricecheck_alerts import naming
 from pricecheck_alerts.notify.advice import classify_scraping_error
 from pricecheck_alerts.notify.text import display, one_line
+from pricecheck_alerts.redelivery import minutes, reason_of
 
 
 class _Facts(BaseModel):
@@ -30,6 +31,7 @@ class EventFacts(_Facts):
     resource_name: str | None = None
     flow: str | None = None
     deployment: str | None = None
+    work_pool: str | None = None
 
 
 class SignalFacts(_Facts):
@@ -43,6 +45,7 @@ class FlowRunFacts(_Facts):
     message: str | None = None
     tags: list[str] = Field(default_factory=list)
     start_time: str | None = None
+    expected_start_time: str | None = None
 
 
 class FlowFacts(_Facts):
@@ -81,6 +84,7 @@ class StaticFacts(_Facts):
     action: Literal["trigger", "resolve"] = "trigger"
     classify_tags: list[str] = Field(default_factory=list)
     max_duration_s: int | None = None
+    max_failures_per_day: int | None = None
     ui_url: str | None = None
 
 
@@ -94,6 +98,8 @@ class AlertFacts(_Facts):
     deployment: DeploymentFacts = Field(default_factory=DeploymentFacts)
     task_run: TaskRunFacts = Field(default_factory=TaskRunFacts)
     delivery: DeliveryFacts = Field(default_factory=DeliveryFacts)
+    # Set by the `alert-redelivery` flow on a copy sent after its destination came back.
+    late_s: int | None = None
 
     @classmethod
     def parse(cls, body: str) -> AlertFacts:
@@ -155,7 +161,28 @@ class AlertFacts(_Facts):
     def event_facts(self) -> dict[str, Any]:
         """The payload of a pipeline signal or a failed delivery (only those rules ask the
         server for it)."""
-        return dict(self.signal.payload or {})
+        payload = dict(self.signal.payload or {})
+        if isinstance(payload.get("notification_log"), str):  # a lost alert's envelope
+            payload["notification_log"] = reason_of(payload["notification_log"])
+        return payload
+
+    @property
+    def late_start(self) -> str | None:
+        """How late a run that has not started is: from its scheduled start to the event
+        that said so (the server marks a run Late some seconds after it was due)."""
+        if self.flow_run.state != "Late" or not self.flow_run.expected_start_time:
+            return None
+        try:
+            due = datetime.fromisoformat(self.flow_run.expected_start_time)
+            seen = datetime.fromisoformat(self.event.occurred or "")
+        except ValueError:
+            return None
+        return minutes(max((seen - due).total_seconds(), 0))
+
+    @property
+    def late(self) -> str | None:
+        """`late by 4 min` on a copy sent again after its destination was down."""
+        return f"late by {minutes(self.late_s)}" if self.late_s else None
 
     @property
     def occurred(self) -> str | None:
@@ -166,7 +193,6 @@ class AlertFacts(_Facts):
             return datetime.fromisoformat(self.event.occurred).isoformat()
         except ValueError:
             return None
-
 
 
 MAX_EVENT_FACTS = 20
@@ -182,6 +208,9 @@ def run_fields(facts: AlertFacts) -> list[tuple[str, str]]:
         ("Flow run", facts.flow_run.name),
         ("State", facts.task_run.state or facts.flow_run.state),
         ("Task", facts.task_run.name),
+        ("Late by", facts.late_start),
+        ("Scheduled start", facts.flow_run.expected_start_time if facts.late_start else None),
+        ("Work pool", facts.event.work_pool),
         ("Failed automation", facts.delivery.automation),
         ("Failed channel block", facts.delivery.block),
     ]
@@ -190,6 +219,9 @@ def run_fields(facts: AlertFacts) -> list[tuple[str, str]]:
         rows.append(("Attempts", f"{facts.task_run.run_count} (retries allowed: {retries})"))
     if facts.static.max_duration_s:
         rows.append(("Duration SLA", f"{facts.static.max_duration_s} s"))
+    if facts.static.max_failures_per_day is not None:
+        budget = facts.static.max_failures_per_day
+        rows.append(("Failure budget", f"more than {budget} failures in 24 h"))
     if facts.flow_run.start_time:
         rows.append(("Started", facts.flow_run.start_time))
     if facts.event.name and not facts.flow_run.id:
@@ -211,7 +243,10 @@ def alert_fields(facts: AlertFacts) -> list[tuple[str, str]]:
 def headline(facts: AlertFacts) -> str:
     """`RESOLVED`/severity, title and subject on one line: the part everyone reads."""
     status = "RESOLVED" if facts.static.action == "resolve" else facts.static.severity.upper()
-    return one_line(f"{status} [{facts.static.environment}] {facts.static.title}: {facts.subject}")
+    late = f" ({facts.late})" if facts.late else ""
+    return one_line(
+        f"{status} [{facts.static.environment}] {facts.static.title}: {facts.subject}{late}"
+    )
 
 
 def links(facts: AlertFacts) -> list[tuple[str, str]]:
@@ -222,4 +257,3 @@ def links(facts: AlertFacts) -> list[tuple[str, str]]:
         links.append(("Open deployment", facts.deployment_url))
     links.append(("Runbook", facts.static.runbook))
     return links
-

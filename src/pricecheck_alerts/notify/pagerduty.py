@@ -77,7 +77,6 @@ def pagerduty_event(facts: AlertFacts, routing_key: str) -> dict[str, Any]:
     return event
 
 
-
 class PagerDutyAlert(NotificationBlock):
     """Sends PagerDuty Events API v2 triggers and resolves with stable dedup keys."""
 
@@ -95,5 +94,5 @@ class PagerDutyAlert(NotificationBlock):
         await post_json(self.events_url, event, policy)
 
     async def notify(self, body: str, subject: str | None = None) -> None:
-        with delivery("PagerDuty delivery", self.routing_key):
+        with delivery("PagerDuty delivery", self.routing_key, body=body, subject=subject):
             await self.send(AlertFacts.parse(body))
