@@ -66,10 +66,15 @@ def send_signal(signal: Signal | str, check: str, facts: dict[str, Any]) -> Even
     """Send a pipeline signal from outside any run (an operator, a drill) and return once
     the server has it: `emit_signal` hands events to a background worker instead."""
     event = Event(event=_checked(signal, facts), resource=_resource(check), payload=facts)
+    send_event(event)
+    return event
+
+
+def send_event(event: Event) -> None:
+    """Send one event to the server PREFECT_API_URL names and return once it has it."""
 
     async def _send() -> None:
         async with get_events_client() as client:
             await client.emit(event)
 
     asyncio.run(_send())
-    return event

@@ -108,14 +108,17 @@ def test_pipeline_signals_route_by_severity_and_domain(project_root: Path) -> No
 def test_scope_and_channel_override(tree: Path) -> None:
     (tree / "automations" / "rules" / "scoped.yaml").write_text(
         "rules:\n  - name: scoped\n    description: d\n    severity: info\n"
-        "    scope: {deployments: [a, b], tags: [nightly]}\n"
+        "    scope: {deployments: [pricechecktn-pipeline, data-validation], tags: [nightly]}\n"
         "    trigger: {kind: flow-run-state, states: [Cancelled]}\n"
         "    message: m\n    runbook: https://runbooks.example/x\n"
         "    channels: [email]\n"
     )
     body = by_name(compiled(tree))["pricechecktn/local/scoped"]
     assert body["trigger"]["match_related"] == [
-        {"prefect.resource.role": "deployment", "prefect.resource.name": ["a", "b"]},
+        {
+            "prefect.resource.role": "deployment",
+            "prefect.resource.name": ["pricechecktn-pipeline", "data-validation"],
+        },
         {"prefect.resource.role": "tag", "prefect.resource.id": ["prefect.tag.nightly"]},
     ]
     assert referenced_blocks(body) == ["pricechecktn-local-email"]
@@ -210,12 +213,27 @@ def test_delivery_failures_are_watched_from_outside_the_watched_names(
         "prefect.resource.name": "pricechecktn/local/*",
     }
     assert meta["trigger"]["expect"] == ["prefect.automation.action.failed"]
-    # no loop: its own name is outside what it watches
-    assert all(
-        name.startswith("pricechecktn/local/")
-        for name in automations
-        if "delivery-failed" not in name
-    )
+    # no loop: its own name is outside what it watches, and so are the send-test ones,
+    # whose failures are reported to whoever sent the test
+    outside = {name for name in automations if not name.startswith("pricechecktn/local/")}
+    assert outside == {"pricechecktn-meta/local/delivery-failed"} | {
+        name for name in automations if name.startswith("pricechecktn-meta/local/send-test/")
+    }
+    assert len(outside) == 1 + 6  # one send-test per block
+
+
+def test_every_block_has_a_send_test_automation(project_root: Path) -> None:
+    resources = compiled(project_root)
+    automations = by_name(resources)
+    for block in resources.blocks:
+        suffix = block.name.removeprefix("pricechecktn-local-")
+        test = automations[f"pricechecktn-meta/local/send-test/{suffix}"]
+        assert test["trigger"]["expect"] == ["pricechecktn.alerting.send_test"]
+        channel = suffix.split("-pipeline")[0].split("-model")[0].split("-data")[0]
+        assert test["trigger"]["match"]["pricechecktn.channel"] == channel
+        actions = [a["body"] for a in test["actions"]]
+        assert len(actions) == (2 if channel == "pagerduty" else 1)
+        assert all('"rule": "send-test"' in body for body in actions)
 
 
 def test_stack_concurrency_limits_are_compiled(project_root: Path) -> None:

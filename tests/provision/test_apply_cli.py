@@ -82,3 +82,61 @@ def test_applies_to_the_stacks_own_server(
     for ids in managed.values():  # leave the shared server as it was
         for automation_id in ids:
             automations.delete(automation_id)
+
+
+def test_dry_run_plans_by_name_and_writes_nothing(
+    tree: Path,
+    prefect_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    secrets = add_stack(tree, tree, "plantest", api_url=prefect_server.api_url)
+    for var, value in secrets.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server.api_url)
+    command = ["--root", str(tree), "apply", "--stack", "plantest", "--allow-non-local"]
+
+    def apply(*extra: str) -> list[str]:
+        capsys.readouterr()
+        assert main([*command, *extra]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    try:
+        plan = apply("--dry-run")
+        assert plan[0].startswith("apply --dry-run: stack plantest on ")
+        assert "created           automation         pricechecktn/plantest/flow-run-failed" in plan
+        assert "created           block_document     pricechecktn-plantest-slack-critical" in plan
+        assert managed_automations("plantest") == {}  # nothing written
+
+        done = apply()  # the same names, printed as they are written
+        created = [line for line in done if line.startswith("created ")]
+        assert created == [line for line in plan if line.startswith("created ")]
+
+        assert apply("--dry-run")[1:] == ["no change", "0 writes planned"]
+
+        flow_runs = tree / "automations" / "rules" / "flow-runs.yaml"
+        text = flow_runs.read_text()
+        flow_runs.write_text(
+            text.replace("    message: Flow run failed\n", "    message: Flow run failed!\n")
+        )
+        plan = apply("--dry-run")
+        updated = [line for line in plan if line.startswith("updated ")]
+        assert updated == [
+            "updated           automation         pricechecktn/plantest/flow-run-failed (actions)",
+            "updated           automation         pricechecktn/plantest/flow-run-failed/resolve "
+            "(actions)  ! restarts its open windows",
+        ]
+        assert plan[-1].startswith("note: updating these would restart their open windows")
+        flow_runs.write_text(text.replace(text[text.index("  - name: flow-run-crashed") :], ""))
+        plan = apply("--dry-run")
+        assert "deleted           automation         pricechecktn/plantest/flow-run-crashed" in plan
+        assert (
+            "deleted           automation         pricechecktn/plantest/flow-run-crashed/resolve"
+            in plan
+        )
+        assert "pricechecktn/plantest/flow-run-crashed" in managed_automations("plantest")
+    finally:
+        automations = Automations()
+        for ids in managed_automations("plantest").values():
+            for automation_id in ids:
+                automations.delete(automation_id)

@@ -18,20 +18,22 @@ from pricecheck_alerts.compile.resources import (
     BlockDocumentSpec,
     ConcurrencyLimitSpec,
     StackResources,
-    VariableSpec,
     WorkPoolSpec,
 )
+from pricecheck_alerts.compile.slas import sla_variables, variable_problems
 from pricecheck_alerts.compile.template import facts_template
 from pricecheck_alerts.compile.triggers import event_trigger, send_notification, validate_automation
-from pricecheck_alerts.config.loader import Catalog, ConfigError
+from pricecheck_alerts.config.loader import Catalog, ConfigError, shorten
 from pricecheck_alerts.config.models import (
     Channel,
     DeliveryFailedTrigger,
+    FailureBudgetTrigger,
     FlowRunStateTrigger,
     PipelineEventTrigger,
     Rule,
     RunDurationSlaTrigger,
     Scope,
+    Severity,
     Slas,
     TaskRunFailedTrigger,
 )
@@ -169,7 +171,8 @@ def compile_rule(
                 _OBJECTS_FOR_RUNS,
             )
         ]
-        if rule.resolve_on_recovery:
+        # Recoveries skip e-mail: a rule routed to e-mail only has nobody to tell.
+        if rule.resolve_on_recovery and any(c is not Channel.email for c in channels):
             specs.append(_resolve_automation(rule, channels, stack, scope_filters(rule.scope)))
         return specs
     if isinstance(trigger, TaskRunFailedTrigger):
@@ -192,6 +195,12 @@ def compile_rule(
         ]
     if isinstance(trigger, DeliveryFailedTrigger):
         return [_delivery_failed_automation(rule, channels, stack)]
+    if isinstance(trigger, FailureBudgetTrigger):
+        return [
+            _failure_budget_automation(rule, channels, stack, deployment, sla.max_failures_per_day)
+            for deployment, sla in sorted(slas.deployments.items())
+            if sla.max_failures_per_day is not None
+        ]
     assert isinstance(trigger, RunDurationSlaTrigger)
     related = scope_filters(rule.scope)
     return [
@@ -259,6 +268,38 @@ def _sla_automation(
     )
 
 
+FAILURE_BUDGET_WINDOW = timedelta(days=1)
+FAILURE_EVENTS = [naming.flow_run_event(s) for s in ("Failed", "Crashed", "TimedOut")]
+
+
+def _failure_budget_automation(
+    rule: Rule, channels: list[Channel], stack: StackConfig, deployment: str, budget: int
+) -> AutomationSpec:
+    """A reactive threshold: the `budget + 1`-th failure of the deployment within 24 h
+    fires it. Prefect then waits out the rest of the window before counting again, so it
+    is one alert per window, however many more failures follow."""
+    trigger = event_trigger(
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        related=[
+            {"prefect.resource.role": "deployment", "prefect.resource.name": deployment},
+            *scope_filters(rule.scope),
+        ],
+        expect=FAILURE_EVENTS,
+        for_each=["related:deployment:prefect.resource.id"],
+        threshold=budget + 1,
+        within=FAILURE_BUDGET_WINDOW,
+    )
+    static = _static(rule, stack, max_failures_per_day=budget)
+    return _automation(
+        naming.automation_name(stack.environment, rule.name, deployment),
+        f"{rule.description} ({deployment}: more than {budget} in 24 h)",
+        rule,
+        stack,
+        trigger,
+        _actions(rule, channels, stack, static, _OBJECTS_FOR_RUNS),
+    )
+
+
 def _resolve_automation(
     rule: Rule, channels: list[Channel], stack: StackConfig, related: list[dict[str, Any]]
 ) -> AutomationSpec:
@@ -284,6 +325,76 @@ def _resolve_automation(
         trigger,
         _actions(rule, resolve_channels, stack, static, _OBJECTS_FOR_RUNS),
     )
+
+
+SEND_TEST = Rule(
+    name="send-test",
+    description=(
+        "A test alert sent on request by `pricecheck-alerts send-test`, through the server's "
+        "own block for the channel: it proves the plugin, the secret and the destination."
+    ),
+    severity=Severity.info,
+    trigger=PipelineEventTrigger(kind="event", event=naming.SEND_TEST_EVENT, external=True),
+    message="TEST alert, nothing to do",
+    runbook="docs/runbooks/send-test.md",
+)
+
+
+def send_test_automations(
+    stack: StackConfig, used: set[tuple[Channel, str | None]]
+) -> list[AutomationSpec]:
+    """One automation per block of the stack, fired by a `pricechecktn.alerting.send_test`
+    event that names the block's channel. Named outside `pricechecktn/<env>/*`: a failed
+    test is reported to whoever asked, not turned into a delivery-failed page or retried.
+    A PagerDuty test triggers then resolves the same dedup key, so nobody stays paged."""
+    specs = []
+    for channel, domain in sorted(used, key=lambda u: (u[0].value, u[1] or "")):
+        block = naming.block_name(stack.environment, channel.value, domain)
+        suffix = block.removeprefix(naming.block_prefix(stack.environment))
+        trigger = event_trigger(
+            match={
+                "prefect.resource.id": f"{naming.PROJECT}.send-test.*",
+                naming.SEND_TEST_CHANNEL_LABEL: channel.value,
+            },
+            expect=[naming.SEND_TEST_EVENT],
+        )
+        subject = f"[TEST][{stack.environment}] {SEND_TEST.message}"
+        actions = [
+            send_notification(
+                block, subject, facts_template(_static(SEND_TEST, stack), ("event", "signal"))
+            )
+        ]
+        if channel is Channel.pagerduty:
+            resolve = _static(SEND_TEST, stack, action="resolve")
+            actions.append(
+                send_notification(block, subject, facts_template(resolve, ("event", "signal")))
+            )
+        specs.append(
+            _automation(
+                naming.meta_automation_name(stack.environment, f"{SEND_TEST.name}/{suffix}"),
+                SEND_TEST.description,
+                SEND_TEST,
+                stack,
+                trigger,
+                actions,
+            )
+        )
+    return specs
+
+
+def _unknown_sla_deployments(catalog: Catalog, stack: StackConfig, slas: Slas) -> list[str]:
+    """SLAs (the stack's overrides included) for deployments that neither prefect.yaml nor
+    the stack's `extraDeployments` define: they would never be checked."""
+    if catalog.deployments is None:
+        return []
+    defined = catalog.deployments | set(stack.extra_deployments)
+    known = ", ".join(sorted(defined)) or "none"
+    return [
+        f"infra/Pulumi.{stack.name}.yaml: field 'slaOverrides.deployments.{shorten(name)}': "
+        f"no deployment '{shorten(name)}' in prefect.yaml or extraDeployments (known: {known})"
+        for name in slas.deployments
+        if name not in defined
+    ]
 
 
 def _channel_problems(rule: Rule, channels: list[Channel], stack: StackConfig) -> list[str]:
@@ -332,12 +443,15 @@ def compile_stack(catalog: Catalog, stack: StackConfig) -> StackResources:
     slas = stack.effective_slas(catalog.slas)
     automations: list[AutomationSpec] = []
     used: set[tuple[Channel, str | None]] = set()
-    problems: list[str] = []
+    problems = _unknown_sla_deployments(catalog, stack, slas)
     for rule in catalog.rules:
         channels = list(rule.channels) if rule.channels is not None else routes[rule.severity]
         problems += _channel_problems(rule, channels, stack)
         used |= {(c, rule.pagerduty_domain if c is Channel.pagerduty else None) for c in channels}
         automations += compile_rule(rule, channels, stack, slas)
+    automations += send_test_automations(stack, used)
+    variables = sla_variables(slas, (naming.MANAGED_TAG, naming.stack_tag(stack.name)))
+    problems += variable_problems(variables)  # what apply would be refused, told by check
     if problems:
         raise ConfigError(problems)
     pool = stack.work_pool
@@ -363,11 +477,5 @@ def compile_stack(catalog: Catalog, stack: StackConfig) -> StackResources:
             ConcurrencyLimitSpec(name, limit)
             for name, limit in sorted(stack.concurrency_limits.items())
         ),
-        variables=(
-            VariableSpec(
-                naming.SLAS_VARIABLE,
-                slas.model_dump(mode="json"),
-                (naming.MANAGED_TAG, naming.stack_tag(stack.name)),
-            ),
-        ),
+        variables=variables,
     )

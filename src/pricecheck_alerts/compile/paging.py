@@ -28,6 +28,7 @@ from pricecheck_alerts.config.models import (
     Channel,
     DeliveryFailedTrigger,
     Domain,
+    FailureBudgetTrigger,
     FlowRunStateTrigger,
     PipelineEventTrigger,
     Rule,
@@ -171,6 +172,8 @@ def describe_trigger(rule: Rule) -> str:
         return "a flow run is still running after its deployment's SLA"
     if isinstance(trigger, PipelineEventTrigger):
         return f"the pipeline emits {trigger.event}"
+    if isinstance(trigger, FailureBudgetTrigger):
+        return "a deployment fails more than its daily failure budget"
     assert isinstance(trigger, DeliveryFailedTrigger)
     return "an alert cannot be delivered"
 
@@ -613,19 +616,23 @@ def diff_plans(
 WORKING_TREE = "working tree"
 
 
-def load_plan(root: Path, stack: str) -> PagingPlan:
+def load_plan(root: Path, stack: str, references: bool = True) -> PagingPlan:
     """Load, validate and compile one side, then plan it. Compiling is the same check
     `apply` and `pulumi up` make (e.g. an e-mail channel on a stack without e-mail);
-    the environment is ignored so that the diff depends on the revisions alone."""
-    catalog = load_catalog(root)
+    the environment is ignored so that the diff depends on the revisions alone.
+    `references=False` (the base side) leaves out the checks of what rules name
+    (signals, deployments, runbooks): only the base's routing is compared."""
+    catalog = load_catalog(root, references)
     config = load_stack(root, stack, {})
     compile_stack(catalog, config)
     return plan_stack(catalog, config)
 
 
-def _side(root: Path, stack: str, label: str) -> tuple[PagingPlan | None, list[str]]:
+def _side(
+    root: Path, stack: str, label: str, references: bool = True
+) -> tuple[PagingPlan | None, list[str]]:
     try:
-        return load_plan(root, stack), []
+        return load_plan(root, stack, references), []
     except ConfigError as exc:
         return None, [f"at {label}: {problem}" for problem in exc.problems]
 
@@ -635,7 +642,7 @@ def diff_against(root: Path, stack: str, base_ref: str) -> PagingDiff:
     Raises `RevisionError` (git), or `ConfigError` when the working tree does not validate;
     a base that does not pass today's checks gives a report without a comparison."""
     with config_at(root, base_ref) as (revision, tree):
-        base, base_problems = _side(tree, stack, f"base revision {revision.label}")
+        base, base_problems = _side(tree, stack, f"base revision {revision.label}", False)
     head, head_problems = _side(root, stack, f"the {WORKING_TREE}")
     if head_problems:
         raise ConfigError(base_problems + head_problems)

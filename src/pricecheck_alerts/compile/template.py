@@ -29,6 +29,11 @@ _DYNAMIC = {
         "deployment": (
             "event.resource_in_role.deployment.name if event.resource_in_role.deployment else none"
         ),
+        # where a run waits for a worker: what a Late run's alert points at
+        "work_pool": (
+            "event.resource_in_role['work-pool'].name "
+            "if event.resource_in_role['work-pool'] else none"
+        ),
     },
     # The facts a pipeline signal (or a failed delivery) carries.
     "signal": {"payload": "event.payload if event.payload else none"},
@@ -39,6 +44,9 @@ _DYNAMIC = {
         "message": "flow_run.state.message if flow_run.state else none",
         "tags": "flow_run.tags if flow_run.tags else []",
         "start_time": "(flow_run.start_time|string) if flow_run.start_time else none",
+        "expected_start_time": (
+            "(flow_run.expected_start_time|string) if flow_run.expected_start_time else none"
+        ),
     },
     "flow": {"name": "flow.name if flow.name else none"},
     "deployment": {
