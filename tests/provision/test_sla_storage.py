@@ -122,10 +122,12 @@ def stack_variables(stack: str) -> dict[str, Any]:
 
 @pytest.fixture
 def cleanup(prefect_server: object) -> Iterator[None]:
-    """The server as it was: this stack's automations and variables go, and the shared
-    `pricechecktn_slas` comes back."""
+    """The server as it was: this stack's automations and variables go, and the managed
+    variables other stacks on this shared server hold come back. Variable names are
+    global on a server: `pricechecktn_slas` and the SLAs of deployments both stacks name
+    (this one copies the local stack's settings) are the same variables."""
     variables = Variables()
-    before = variables.read(naming.SLAS_VARIABLE)
+    before = variables.tagged([naming.MANAGED_TAG])
     yield
     with prefect_client() as client:
         automations = all_pages(
@@ -136,16 +138,21 @@ def cleanup(prefect_server: object) -> Iterator[None]:
                 client.delete_automation(automation.id)
     for name in stack_variables(STACK):
         variables.delete(name)
-    variables.delete(naming.SLAS_VARIABLE)
-    if before is not None:
-        variables.create(before)
+    for name, held in before.items():
+        if variables.read(name) is None:
+            variables.create(held)
+        else:
+            variables.update(name, held)
 
 
 def test_500_slas_apply_prune_and_read_back(big_tree: Path, cleanup: None) -> None:
     resources = compiled(big_tree)
     secrets = resolve_secrets(big_tree, STACK, SECRETS_ENV)
+    shared = set(Variables().tagged([naming.MANAGED_TAG]))  # another stack's, same name
     report = apply_stack(resources, secrets)
-    assert report.counts[("variable", "created")] == len(resources.variables), report.lines()
+    written = report.counts[("variable", "created")] + report.counts[("variable", "updated")]
+    assert written == len(resources.variables), report.lines()
+    assert report.counts[("variable", "updated")] <= len(shared)
     expected = load_stack(big_tree, STACK, SECRETS_ENV).effective_slas(
         load_catalog(big_tree).slas
     )
