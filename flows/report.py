@@ -99,7 +99,9 @@ def collect_alerts(since: datetime, config_root: Path, env: str | None = None) -
     """Alert firings = `prefect.automation.triggered` events of `pricechecktn/...` automations
     (of environment `env` when given)."""
     try:
-        rules = {r.name: r.severity.value for r in load_catalog(config_root).rules}
+        # severities only: no cross-checks, which need docs/ (not in the pipeline image)
+        catalog = load_catalog(config_root, references=False)
+        rules = {r.name: r.severity.value for r in catalog.rules}
     except ConfigError:
         rules = {}
     alerts = []

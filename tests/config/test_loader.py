@@ -238,3 +238,15 @@ def test_check_reports_the_stack_secrets_and_where_they_come_from(
     assert "  secret slackCriticalUrl: $PRICECHECK_SLACK_CRITICAL_URL" in out
     assert "  secret prefectAuthString: infra/Pulumi.staging.yaml (prefectAuthString)" in out
     assert "set-in-the-environment" not in out
+
+
+def test_without_references_a_tree_lacking_docs_and_flows_still_loads(tree: Path) -> None:
+    """What the pipeline image holds (automations/, prefect.yaml, flows/ but no docs/),
+    and what an older git revision may lack: the rules still load for their routing."""
+    import shutil
+
+    shutil.rmtree(tree / "docs")
+    assert any("no such file: docs/runbooks/" in p for p in problems(tree))
+    catalog = load_catalog(tree, references=False)
+    assert {r.name for r in catalog.rules} >= {"flow-run-failed", "model-drift"}
+    assert catalog.deployments is None  # nothing to check SLA overrides against
