@@ -120,8 +120,8 @@ def report_facts(events: list[dict[str, Any]], since: datetime) -> dict[str, Any
 
 @flow(name="alert-redelivery")
 async def alert_redelivery(env: str | None = None) -> dict[str, Any]:
-    """One sweep over the last two hours of failed deliveries of `env` (default:
-    PRICECHECK_ENV)."""
+    """One sweep over the failed deliveries of `env` (default: PRICECHECK_ENV) within the
+    horizon, and those that aged past it since the last sweep."""
     logger = get_run_logger()
     environment = env or os.environ.get("PRICECHECK_ENV", "local")
     now = datetime.now(UTC)
