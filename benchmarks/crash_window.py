@@ -20,11 +20,11 @@ the same groups take this server's messages).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ from devtools.crash import (  # noqa: E402
     alerts_for,
     crash_after_failures,
 )
-from devtools.local_server import LocalPrefectServer, redis_messaging_env  # noqa: E402
+from devtools.local_server import LocalPrefectServer, scale_backend  # noqa: E402
 from devtools.receivers import Receivers  # noqa: E402
 from devtools.scenarios import deploy_drills  # noqa: E402
 from pricecheck_alerts.compile.compiler import compile_stack  # noqa: E402
@@ -50,41 +50,14 @@ LATE_REPEATS_S = 25.0
 ROUTING_KEY = "crash0routing0key000000000000000"
 
 
-def psql(sql: str) -> None:
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
-def make_server(setup: str, home: Path, redis_url: str) -> tuple[LocalPrefectServer, str | None]:
-    """The server for `setup`, and the PostgreSQL database to drop afterwards."""
+@contextmanager
+def server_for(setup: str, home: Path, redis_url: str) -> Iterator[LocalPrefectServer]:
+    """The server for `setup` (not started); on the scale path, its database and Redis."""
     if setup == "sqlite":
-        return LocalPrefectServer(home=home), None
-    import redis
-
-    database = f"prefect_crash_{uuid.uuid4().hex[:8]}"
-    psql(f"CREATE DATABASE {database}")
-    redis.Redis.from_url(redis_url).flushdb()
-    server = LocalPrefectServer(
-        home=home,
-        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
-        extra_env=redis_messaging_env(redis_url),
-    )
-    return server, database
+        yield LocalPrefectServer(home=home)
+        return
+    with scale_backend("prefect_crash", redis_url) as (database_url, messaging):
+        yield LocalPrefectServer(home=home, database_url=database_url, extra_env=messaging)
 
 
 HEADER = (
@@ -115,8 +88,9 @@ def main() -> None:
     args = parser.parse_args()
 
     receivers = Receivers().start()
-    server, database = make_server(
-        args.setup, Path(tempfile.mkdtemp(prefix="crash-prefect-")), args.redis_url
+    backend = ExitStack()
+    server = backend.enter_context(
+        server_for(args.setup, Path(tempfile.mkdtemp(prefix="crash-prefect-")), args.redis_url)
     )
     server.start(timeout=120)
     try:
@@ -152,8 +126,7 @@ def main() -> None:
     finally:
         server.stop()
         receivers.stop()
-        if database:
-            psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        backend.close()
 
 
 if __name__ == "__main__":

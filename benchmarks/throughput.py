@@ -26,14 +26,12 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devtools.local_server import LocalPrefectServer, redis_messaging_env  # noqa: E402
+from devtools.local_server import LocalPrefectServer, scale_backend  # noqa: E402
 from devtools.receivers import Delivery, Receivers  # noqa: E402
 from pricecheck_alerts.compile.compiler import compile_stack  # noqa: E402
 from pricecheck_alerts.config.loader import load_catalog  # noqa: E402
@@ -242,17 +240,6 @@ finally:
 SCALE_REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own: the tests use 7
 
 
-PSQL = ("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1")
-
-
-def psql(sql: str) -> None:
-    subprocess.run(
-        [*PSQL, "-c", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 @contextmanager
 def running_server(args: argparse.Namespace, home: Path) -> Iterator[LocalPrefectServer]:
     """A fresh server for one rate: a rate's backlog must not spill into the next one."""
@@ -260,14 +247,12 @@ def running_server(args: argparse.Namespace, home: Path) -> Iterator[LocalPrefec
     if args.package_src:
         extra_env["PYTHONPATH"] = str(args.package_src.resolve())
     database_url = None
-    database = f"prefect_bench_{uuid.uuid4().hex[:8]}"
+    backend = ExitStack()
     if args.scale:
-        import redis
-
-        psql(f"CREATE DATABASE {database}")
-        redis.Redis.from_url(SCALE_REDIS_URL).flushdb()
-        database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
-        extra_env.update(redis_messaging_env(SCALE_REDIS_URL))
+        database_url, messaging = backend.enter_context(
+            scale_backend("prefect_bench", SCALE_REDIS_URL)
+        )
+        extra_env.update(messaging)
     server = LocalPrefectServer(home=home, database_url=database_url, extra_env=extra_env)
     if args.profile:
         home.mkdir(parents=True, exist_ok=True)
@@ -284,8 +269,7 @@ def running_server(args: argparse.Namespace, home: Path) -> Iterator[LocalPrefec
             yield server
     finally:
         server.stop()
-        if args.scale:
-            psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        backend.close()
 
 
 def main() -> None:

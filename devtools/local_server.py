@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,36 @@ def redis_messaging_env(redis_url: str) -> dict[str, str]:
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
         "PREFECT_REDIS_MESSAGING_URL": redis_url,
     }
+
+
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+"""The scale path's PostgreSQL (trust auth), as this machine and CI run it."""
+
+
+def _psql(sql: str) -> None:
+    connect = ["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(
+        ["psql", *connect, "-c", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def scale_backend(prefix: str, redis_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """What one server of the scale path needs: a fresh PostgreSQL database (dropped on
+    exit, after the server stopped) and an emptied Redis database. Yields the database URL
+    and the messaging settings. Each server gets its own Redis database: two servers on one
+    take each other's messages."""
+    import redis
+
+    database = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    _psql(f"CREATE DATABASE {database}")
+    redis.Redis.from_url(redis_url).flushdb()
+    try:
+        yield f"{POSTGRES}/{database}", redis_messaging_env(redis_url)
+    finally:
+        _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 AUTH_STRING_VARS = ("PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_AUTH_STRING")

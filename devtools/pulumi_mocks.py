@@ -111,5 +111,3 @@ class RecordingMonitor(mocks.MockMonitor):
                 )
             )
         return response
-
-

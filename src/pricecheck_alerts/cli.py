@@ -228,22 +228,17 @@ def cmd_apply(args: argparse.Namespace) -> int:
         report = apply_stack(resources, secrets, target, dry_run=True)
         print("\n".join(change.line() for change in report.changes) or "no change")
         print(f"{report.writes} writes planned")
-        if report.restarted_windows:
-            print(
-                "note: updating these would restart their open windows (a failure waiting "
-                "for its recovery, a run inside its SLA window): "
-                + ", ".join(report.restarted_windows)
-            )
-        return 0
-    print(f"apply: stack {args.stack} -> {target}")
-    report = apply_stack(
-        resources, secrets, target, on_change=lambda change: print(change.line(), flush=True)
-    )
-    print("\n".join(report.lines()))
-    print(f"{report.writes} writes")
+    else:
+        print(f"apply: stack {args.stack} -> {target}")
+        report = apply_stack(
+            resources, secrets, target, on_change=lambda change: print(change.line(), flush=True)
+        )
+        print("\n".join(report.lines()))
+        print(f"{report.writes} writes")
     if report.restarted_windows:
+        done = "would restart" if args.dry_run else "restarted"
         print(
-            "note: updating these restarted their open windows (a failure waiting for its "
+            f"note: updating these {done} their open windows (a failure waiting for its "
             "recovery, a run inside its SLA window): " + ", ".join(report.restarted_windows)
         )
     return 0

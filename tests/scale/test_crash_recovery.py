@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from devtools.crash import alerts_for, crash_after_failures, failure_alerts, stored_event_ids
-from devtools.local_server import LocalPrefectServer, redis_messaging_env
+from devtools.local_server import LocalPrefectServer, scale_backend
 from devtools.receivers import Receivers
 from devtools.scenarios import deploy_drills
 from flows.backstop import find_and_replay
@@ -32,7 +32,6 @@ from pricecheck_alerts.compile.compiler import compile_stack
 from pricecheck_alerts.config.loader import load_catalog
 from pricecheck_alerts.config.stacks import load_stack, resolve_secrets
 from pricecheck_alerts.provision.apply import apply_stack
-from tests.scale.test_postgres_redis import psql
 
 pytestmark = pytest.mark.scale
 ROUTING_KEY = "crash0routing0key000000000000000"
@@ -46,13 +45,12 @@ DELAYS = (0.0, 1.0, 6.0)
 def crash_server(
     tmp_path_factory: pytest.TempPathFactory, receivers: Receivers, project_root: Path
 ) -> Iterator[LocalPrefectServer]:
-    database = f"prefect_crash_{uuid.uuid4().hex[:8]}"
-    psql(f"CREATE DATABASE {database}")
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    backend = ExitStack()
+    database_url, messaging = backend.enter_context(scale_backend("prefect_crash", REDIS_URL))
     server = LocalPrefectServer(
         home=tmp_path_factory.mktemp("prefect-crash"),
-        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
-        extra_env=redis_messaging_env(REDIS_URL),
+        database_url=database_url,
+        extra_env=messaging,
     )
     try:
         server.start(timeout=120)
@@ -70,7 +68,7 @@ def crash_server(
             yield server
     finally:
         server.stop()
-        psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        backend.close()
 
 
 @pytest.mark.timeout(900)

@@ -8,8 +8,6 @@ and CI runs both.
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 import redis
 
 from devtools import runs
-from devtools.local_server import LocalPrefectServer, redis_messaging_env
+from devtools.local_server import LocalPrefectServer, scale_backend
 from devtools.receivers import Receivers
 from devtools.scenarios import (
     CRITICAL,
@@ -38,43 +36,20 @@ ROUTING_KEY = "scale0routing0key000000000000000"
 REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
-def psql(sql: str) -> None:
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def scale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrefectServer]:
-    database = f"prefect_scale_{uuid.uuid4().hex[:8]}"
-    psql(f"CREATE DATABASE {database}")
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    server = LocalPrefectServer(
-        home=tmp_path_factory.mktemp("prefect-scale"),
-        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
-        extra_env=redis_messaging_env(REDIS_URL),
-    )
-    try:
-        server.start(timeout=120)
-        with server.as_current():
-            yield server
-    finally:
-        server.stop()
-        psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    with scale_backend("prefect_scale", REDIS_URL) as (database_url, messaging):
+        server = LocalPrefectServer(
+            home=tmp_path_factory.mktemp("prefect-scale"),
+            database_url=database_url,
+            extra_env=messaging,
+        )
+        try:
+            server.start(timeout=120)
+            with server.as_current():
+                yield server
+        finally:
+            server.stop()
 
 
 def test_failure_and_recovery_alert_on_postgres_and_redis(
